@@ -1,0 +1,77 @@
+"""Judge a quickstart model by eye's proxy: colour right, silhouette kept.
+
+For every held-out shapes image and every *other* colour family, translate
+with a random latent style and check
+  * colour: the dominant hue inside the output's object is the target family;
+  * silhouette: IoU between the output's foreground (segmented by saturation)
+    and the source object's true mask.
+
+    python benchmarks/quickstart_quality.py RUN_DIR_OR_MODEL [--num-val 150] [--json out.json]
+
+Targets (foundation issue): colour accuracy >= 0.90 and mean IoU >= 0.80.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+
+def evaluate(model_path: str, num_val: int = 150, seed: int = 0) -> dict:
+    import ganzoo
+    from ganzoo.data.shapes import ShapesDataset, colour_family_of, foreground_mask
+
+    model = ganzoo.load(model_path)
+    data = model.recipe.data
+    val = ShapesDataset(split="val", image_size=data.image_size, domains=model.domains,
+                        num_val=max(num_val, 1), seed=getattr(data, "seed", 0) if hasattr(data, "seed") else 0)
+    n = min(num_val, len(val))
+    images = torch.stack([val.load(i) for i in range(n)])
+    masks = torch.stack([val.mask(i) for i in range(n)])
+    labels = torch.tensor(val.labels[:n])
+    gen = torch.Generator().manual_seed(seed)
+    correct = total = 0
+    ious = []
+    for d, family in enumerate(model.domains):
+        keep = labels != d
+        if not keep.any():
+            continue
+        x, m = images[keep], masks[keep]
+        out = model.translate(x, torch.full((x.shape[0],), d), generator=gen)
+        for img, mask in zip(out, m):
+            total += 1
+            correct += colour_family_of(img, mask, model.domains) == family
+            fg = foreground_mask(img)
+            inter = (fg & mask).sum().item()
+            union = (fg | mask).sum().item()
+            ious.append(inter / max(union, 1))
+    return {
+        "colour_accuracy": correct / max(total, 1),
+        "mean_iou": sum(ious) / max(len(ious), 1),
+        "iou_at_least_0.8": sum(i >= 0.8 for i in ious) / max(len(ious), 1),
+        "translations": total,
+        "model": model_path,
+        "step": getattr(model, "step", None),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("--num-val", type=int, default=150)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    result = evaluate(args.model, args.num_val, args.seed)
+    print(json.dumps(result, indent=2))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=2)
+    return 0 if result["colour_accuracy"] >= 0.9 and result["mean_iou"] >= 0.8 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

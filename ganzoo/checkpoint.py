@@ -1,0 +1,323 @@
+"""The model folder: one format for checkpoints, ``translate`` inputs and Hub repos.
+
+::
+
+    config.json                      plugin, model, network specs, domains, image size, normalisation, version, recipe
+    <role>.safetensors               one file per network (generator, discriminator, ...)
+    <role>.ema.safetensors           EMA copies
+    train_state/state.json           step, RNG states, optimiser hyper-parameters, scheduler and scaler state
+    train_state/optimizers.safetensors  optimiser tensors (Adam moments)
+
+No pickle anywhere. Folders are written beside their destination and renamed
+into place, so a kill at any moment leaves the previous checkpoint whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ganzoo.errors import CheckpointError
+
+CONFIG_NAME = "config.json"
+FORMAT_VERSION = 1
+NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "range": [-1.0, 1.0]}
+
+
+# --------------------------------------------------------------------------- small atomic helpers
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file + rename (never a half-written file)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    # safetensors refuses shared/non-contiguous storage: give it plain contiguous copies.
+    plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    save_file(plain, str(path), metadata=metadata)
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise CheckpointError(f"Weights file {path} is missing; the model folder is incomplete.") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"Weights file {path} is not a readable safetensors file ({exc}); re-download or re-convert it.") from None
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def model_config(model, *, step: int) -> dict[str, Any]:
+    import ganzoo
+
+    return {
+        "format": "ganzoo-model",
+        "format_version": FORMAT_VERSION,
+        "ganzoo_version": ganzoo.__version__,
+        "model": model.name,
+        "plugin": _plugin_of(model.name),
+        "networks": model.network_specs,
+        "ema": sorted(model.ema_nets),
+        "domains": model.domains,
+        "label_kind": model.label_kind,
+        "image_size": model.image_size,
+        "normalization": NORMALIZATION,
+        "step": step,
+        "recipe": model.recipe.to_dict(),
+    }
+
+
+def _plugin_of(model_name: str) -> str:
+    from ganzoo.plugins import get_registry
+
+    try:
+        return get_registry().entry("models", model_name).plugin
+    except Exception:
+        return "unknown"
+
+
+def write_model_folder(model, folder: Path, *, step: int, train_state: dict[str, Any] | None = None) -> Path:
+    """Write the model (and optional resume state) to ``folder`` atomically; return ``folder``."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+    try:
+        for role, net in model.nets.items():
+            _save_tensors(net.state_dict(), tmp / f"{role}.safetensors", {"role": role})
+        for role, net in model.ema_nets.items():
+            _save_tensors(net.state_dict(), tmp / f"{role}.ema.safetensors", {"role": role, "variant": "ema"})
+        if train_state is not None:
+            _write_train_state(tmp / "train_state", train_state)
+        atomic_write_text(tmp / CONFIG_NAME, json.dumps(model_config(model, step=step), indent=2) + "\n")
+        _fsync_dir(tmp)
+        if folder.exists():
+            # Move the old folder aside first, so there is never a moment without a complete copy.
+            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+            os.replace(folder, old)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+        _fsync_dir(folder.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _write_train_state(folder: Path, state: dict[str, Any]) -> None:
+    folder.mkdir()
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {"step": state["step"], "optimizers": {}, "schedulers": state.get("schedulers", {}),
+                            "scaler": state.get("scaler"), "extra": state.get("extra", {})}
+    for name, opt_state in state["optimizers"].items():
+        groups = opt_state["param_groups"]
+        per_param: dict[str, dict[str, Any]] = {}
+        for pid, pstate in opt_state["state"].items():
+            scalars = {}
+            for key, value in pstate.items():
+                if torch.is_tensor(value):
+                    tensors[f"optimizers/{name}/{pid}/{key}"] = value
+                else:
+                    scalars[key] = value
+            per_param[str(pid)] = scalars
+        meta["optimizers"][name] = {"param_groups": groups, "scalars": per_param}
+    rng = state["rng"]
+    tensors["rng/torch"] = rng["torch"]
+    for i, cuda_state in enumerate(rng.get("cuda", [])):
+        tensors[f"rng/cuda/{i}"] = cuda_state
+    meta["rng"] = {"python": _jsonable(rng["python"]), "numpy": _jsonable(rng["numpy"])}
+    _save_tensors(tensors, folder / "optimizers.safetensors")
+    atomic_write_text(folder / "state.json", json.dumps(meta, indent=1) + "\n")
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, tuple | list):
+        return [_jsonable(x) for x in obj]
+    if isinstance(obj, np.ndarray):
+        return {"__ndarray__": obj.tolist(), "dtype": str(obj.dtype)}
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def capture_rng() -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+    }
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    folder = Path(folder)
+    path = folder / CONFIG_NAME
+    if not folder.is_dir():
+        raise CheckpointError(f"Model folder {folder} does not exist; pass a run directory, a model folder or a Hub id.")
+    if not path.is_file():
+        raise CheckpointError(f"{folder} has no {CONFIG_NAME}, so it is not a ganzoo model folder; point at a run directory or a model folder.")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc}); the model folder is damaged.") from None
+    if not isinstance(config, dict) or config.get("format") != "ganzoo-model":
+        raise CheckpointError(f"{path} is not a ganzoo model config (no \"format\": \"ganzoo-model\"); it may belong to another library.")
+    for key in ("model", "networks", "domains", "image_size"):
+        if key not in config:
+            raise CheckpointError(f"{path} lacks the key \"{key}\"; the model folder is damaged.")
+    return config
+
+
+def resolve_model_folder(path: str | Path) -> Path:
+    """A model folder, or a run directory (its latest checkpoint)."""
+    path = Path(path)
+    if (path / CONFIG_NAME).is_file():
+        return path
+    latest = path / "latest.json"
+    if latest.is_file():
+        try:
+            target = path / json.loads(latest.read_text())["path"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            target = None
+        if target is not None and (target / CONFIG_NAME).is_file():
+            return target
+    ckpts = sorted((path / "checkpoints").glob("step_*")) if (path / "checkpoints").is_dir() else []
+    ckpts = [c for c in ckpts if (c / CONFIG_NAME).is_file()]
+    if ckpts:
+        return ckpts[-1]
+    if path.is_dir():
+        raise CheckpointError(f"{path} holds no config.json and no checkpoints/; point at a run directory or a model folder.")
+    raise CheckpointError(f"Model path {path} does not exist; pass a run directory, a model folder or a Hub id.")
+
+
+def load_model(path: str | Path, *, device: str | torch.device = "cpu", with_discriminator: bool = True):
+    """Rebuild the model saved in ``path`` (model folder or run directory) with its weights."""
+    from ganzoo.plugins import get_registry
+    from ganzoo.recipe import recipe_from_dict
+
+    folder = resolve_model_folder(path)
+    config = read_config(folder)
+    model_cls = get_registry().get("models", config["model"])
+    recipe = recipe_from_dict(config.get("recipe") or {"model": config["model"]}, source=str(folder / CONFIG_NAME), check_data=False)
+    model = model_cls(recipe, config["domains"])
+    specs = {role: spec for role, spec in config["networks"].items()}
+    missing = [role for role in specs if not (folder / f"{role}.safetensors").is_file()]
+    if not with_discriminator:
+        specs = {r: s for r, s in specs.items() if (folder / f"{r}.safetensors").is_file()}
+    elif missing:
+        raise CheckpointError(f"{folder} lacks {missing[0]}.safetensors named in config.json; re-download or re-save the model.")
+    model.build(specs, init=False)
+    for role, net in model.nets.items():
+        _load_into(net, folder / f"{role}.safetensors", role)
+    for role, net in model.ema_nets.items():
+        ema_path = folder / f"{role}.ema.safetensors"
+        _load_into(net, ema_path if ema_path.is_file() else folder / f"{role}.safetensors", role)
+    model.step = int(config.get("step", 0))
+    model.folder = folder
+    return model.to(device)
+
+
+def _load_into(net: torch.nn.Module, path: Path, role: str) -> None:
+    state = load_tensors(path)
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        detail = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
+        raise CheckpointError(f"{path} does not fit the {role} described in config.json ({detail}); it belongs to another model or configuration.")
+    for key, value in state.items():
+        if value.shape != expected[key].shape:
+            raise CheckpointError(
+                f"{path}: {key} has shape {tuple(value.shape)} but the {role} in config.json needs {tuple(expected[key].shape)}; "
+                "the weights belong to another configuration."
+            )
+    net.load_state_dict(state, strict=True)
+
+
+def read_train_state(folder: Path) -> dict[str, Any]:
+    folder = Path(folder) / "train_state"
+    if not (folder / "state.json").is_file():
+        raise CheckpointError(f"{folder.parent} has no train_state/ to resume from; it is a weights-only model folder.")
+    meta = json.loads((folder / "state.json").read_text())
+    tensors = load_tensors(folder / "optimizers.safetensors")
+    optimizers = {}
+    for name, info in meta["optimizers"].items():
+        state: dict[int, dict[str, Any]] = {}
+        for pid, scalars in info["scalars"].items():
+            state[int(pid)] = dict(scalars)
+        prefix = f"optimizers/{name}/"
+        for key, value in tensors.items():
+            if key.startswith(prefix):
+                pid, sub = key[len(prefix):].split("/", 1)
+                state.setdefault(int(pid), {})[sub] = value
+        optimizers[name] = {"state": state, "param_groups": info["param_groups"]}
+    rng = {
+        "torch": tensors["rng/torch"],
+        "cuda": [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng/cuda/"))],
+        "python": _python_rng(meta["rng"]["python"]),
+        "numpy": _numpy_rng(meta["rng"]["numpy"]),
+    }
+    return {"step": meta["step"], "optimizers": optimizers, "schedulers": meta.get("schedulers", {}),
+            "scaler": meta.get("scaler"), "rng": rng, "extra": meta.get("extra", {})}
+
+
+def _python_rng(state: list) -> tuple:
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
+
+
+def _numpy_rng(state: list) -> tuple:
+    name, keys, pos, has_gauss, cached = state
+    arr = np.array(keys["__ndarray__"], dtype=keys["dtype"]) if isinstance(keys, dict) else np.array(keys, dtype=np.uint32)
+    return (name, arr, pos, has_gauss, cached)
+
+
+def restore_rng(rng: dict[str, Any]) -> None:
+    torch.set_rng_state(rng["torch"])
+    if rng.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])

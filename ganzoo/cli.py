@@ -1,0 +1,261 @@
+"""The ``ganzoo`` command line (typer + rich).
+
+Heavy imports (torch, datasets, timm) live inside the command bodies so that
+``ganzoo --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from ganzoo.errors import GanzooError
+
+app = typer.Typer(
+    name="ganzoo",
+    help="A plugin-based GAN zoo for image-to-image translation: train from recipes, translate, compare.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect recipes.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+err = Console(stderr=True)
+out = Console()
+
+KIND_ALIASES = {"generator": "generators", "discriminator": "discriminators", "loss": "losses", "dataset": "datasets",
+                "metric": "metrics", "model": "models"}
+
+
+def friendly(fn):
+    """Turn GanzooError into one red sentence and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except GanzooError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=exc.exit_code) from None
+
+    return wrapper
+
+
+def _registry():
+    from ganzoo.plugins import failures, get_registry
+
+    registry = get_registry()
+    for name, why in failures.items():
+        err.print(f"[yellow]warning:[/] plugin [bold]{name}[/] failed to load and was skipped ({why}).", highlight=False)
+    return registry
+
+
+# --------------------------------------------------------------------------- list / info
+
+
+@app.command("list")
+@friendly
+def list_cmd(kind: Optional[str] = typer.Argument(None, help="generators, discriminators, losses, datasets, metrics or models")):
+    """List registered models, networks, losses, datasets and metrics, with the plugin that provides each."""
+    from rich.table import Table
+
+    from ganzoo.errors import did_you_mean
+    from ganzoo.registry import KINDS
+
+    registry = _registry()
+    kinds = list(KINDS)
+    if kind is not None:
+        kind = KIND_ALIASES.get(kind, kind)
+        if kind not in KINDS:
+            raise GanzooError(f'Unknown kind "{kind}".{did_you_mean(kind, KINDS)} Kinds: {", ".join(KINDS)}.')
+        kinds = [kind]
+    table = Table(box=None, pad_edge=False)
+    table.add_column("kind", style="cyan")
+    table.add_column("name", style="bold")
+    table.add_column("plugin", style="magenta")
+    for k in kinds:
+        for entry in registry.entries(k):
+            table.add_row(k, entry.name, entry.plugin)
+    out.print(table)
+
+
+@app.command()
+@friendly
+def info(name: str = typer.Argument(..., help="a registered name, e.g. stargan_v2 or stargan_v2.generator")):
+    """Show what a registered name is: its plugin, documentation and arguments."""
+    import inspect
+
+    import yaml
+
+    from ganzoo.errors import RegistryError, did_you_mean
+
+    registry = _registry()
+    entries = registry.find(name)
+    if not entries:
+        every = [n for k in registry._tables for n in registry.names(k)]
+        raise RegistryError(f'Nothing is registered as "{name}".{did_you_mean(name, every)} See `ganzoo list`.')
+    for entry in entries:
+        obj = entry.resolve()
+        out.print(f"[bold]{entry.name}[/]  ([cyan]{entry.kind[:-1]}[/], plugin [magenta]{entry.plugin}[/])")
+        doc = inspect.getdoc(obj) or ""
+        if doc:
+            out.print(doc, highlight=False)
+        if entry.kind == "models":
+            out.print("\n[bold]default recipe[/] (merged under every recipe naming this model):")
+            out.print(yaml.safe_dump(obj.default_recipe(), sort_keys=False).rstrip(), highlight=False)
+            out.print("[bold]networks[/]: " + ", ".join(f"{r} = {n}" for r, n in obj.network_roles.items()))
+            out.print("[bold]losses[/]: " + ", ".join(f"{k}={f.default}" for k, f in obj.LossConfig.model_fields.items()))
+        elif callable(obj):
+            target = obj.__init__ if inspect.isclass(obj) else obj
+            out.print(f"\n[bold]arguments[/]: {inspect.signature(target)}".replace("(self, ", "("), highlight=False)
+
+
+# --------------------------------------------------------------------------- config
+
+
+@config_app.command("show")
+@friendly
+def config_show(
+    recipe: Path = typer.Argument(..., help="recipe YAML file"),
+    set_: List[str] = typer.Option([], "--set", help="override a key: --set train.steps=200 (repeatable)"),
+):
+    """Print the fully resolved recipe (model defaults, base: chain and --set overrides applied)."""
+    from ganzoo.recipe import load_recipe
+
+    _registry()
+    print(load_recipe(recipe, set_).to_yaml(), end="")
+
+
+# --------------------------------------------------------------------------- run
+
+
+@app.command()
+@friendly
+def run(
+    recipe: Optional[Path] = typer.Argument(None, help="recipe YAML file (optional with --resume)"),
+    set_: List[str] = typer.Option([], "--set", help="override a key: --set train.steps=200 (repeatable)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory (default: runs/<recipe>-<time>)"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this directory from its latest checkpoint"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+):
+    """Train a model from a recipe; checkpoints, samples and metrics go to the run directory."""
+    from ganzoo.recipe import load_recipe
+    from ganzoo.trainer import Trainer, default_run_dir
+
+    _registry()
+    if resume is not None:
+        if not (resume / "recipe.yaml").is_file():
+            raise GanzooError(f"{resume} is not a ganzoo run directory (no recipe.yaml); pass the directory a previous `ganzoo run` wrote.")
+        if out_dir is not None and out_dir.resolve() != resume.resolve():
+            raise GanzooError("--out and --resume name different directories; a resumed run continues in its own directory.")
+        resolved = load_recipe(recipe or resume / "recipe.yaml", set_)
+        run_dir = resume
+    else:
+        if recipe is None:
+            raise GanzooError("Name a recipe to train (e.g. ganzoo run recipes/quickstart.yaml) or --resume RUN_DIR.")
+        resolved = load_recipe(recipe, set_)
+        run_dir = out_dir or default_run_dir(recipe)
+    err.print(f"[bold]ganzoo run[/]: model [cyan]{resolved.model}[/], data [cyan]{resolved.data.name}[/], "
+              f"{resolved.train.steps} steps -> {run_dir}", highlight=False)
+    result = Trainer(resolved, run_dir, resume=resume is not None, console=err, quiet=quiet).run()
+    if result.interrupted:
+        raise typer.Exit(code=130)
+    err.print(f"[green]done[/]: step {result.step}, model folder {result.checkpoint}", highlight=False)
+    err.print(f"translate with: ganzoo translate {run_dir} --input IMAGES --target DOMAIN --out DIR", highlight=False)
+
+
+# --------------------------------------------------------------------------- translate
+
+
+@app.command()
+@friendly
+def translate(
+    model: str = typer.Argument(..., help="model folder or run directory"),
+    input: Path = typer.Option(..., "--input", "-i", help="an image file or a folder of images"),
+    target: str = typer.Option(..., "--target", "-t", help="target domain name"),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="folder for the translated images"),
+    reference: Optional[Path] = typer.Option(None, "--reference", "-r", help="reference image whose style to use (StarGAN v2)"),
+    num: int = typer.Option(1, "--num", "-n", min=1, max=1000, help="outputs per input (different random styles)"),
+    seed: int = typer.Option(0, "--seed", help="random seed for latent styles"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+):
+    """Translate images into a target domain; each output keeps its source file name."""
+    import torch
+
+    from ganzoo.data.images import list_images, read_image, resize, to_tensor
+    from ganzoo.errors import DataError, did_you_mean
+    from ganzoo.sampling import save_image
+    from ganzoo.trainer import pick_device
+
+    _registry()
+    from ganzoo import load
+
+    net = load(model, device=str(pick_device(device)))
+    domains = net.domains
+    if target not in domains:
+        raise GanzooError(f'Target domain "{target}" is not one of this model\'s domains ({", ".join(domains)}).{did_you_mean(target, domains)}')
+    if input.is_dir():
+        files = list_images(input)
+        if not files:
+            raise DataError(f"{input} contains no images (jpg, jpeg, png, bmp, webp, gif); point --input at images.")
+    elif input.is_file():
+        files = [input]
+    else:
+        raise DataError(f"--input {input} does not exist; give an image file or a folder of images.")
+    size = net.image_size
+    ref = None
+    if reference is not None:
+        if not hasattr(net, "nets") or "style_encoder" not in net.nets:
+            raise GanzooError(f"Model {net.name} has no reference-guided mode; drop --reference.")
+        ref = resize(to_tensor(read_image(reference)), size).unsqueeze(0)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target_idx = domains.index(target)
+    gen = torch.Generator().manual_seed(seed)
+    skipped, written = [], 0
+    images, names = [], []
+
+    def flush():
+        nonlocal written
+        if not images:
+            return
+        x = torch.stack(images).to(net.device)
+        t = torch.full((x.shape[0],), target_idx, dtype=torch.long, device=net.device)
+        for k in range(num):
+            r = ref.expand(x.shape[0], -1, -1, -1) if ref is not None else None
+            y = net.translate(x, t, reference=r, generator=gen)
+            for name, img in zip(names, y):
+                dest = out_dir / (name.name if num == 1 else f"{name.stem}_{k}{name.suffix}")
+                save_image(img, dest)
+                written += 1
+        images.clear()
+        names.clear()
+
+    for f in files:
+        try:
+            images.append(resize(to_tensor(read_image(f)), size))
+            names.append(f)
+        except DataError as exc:
+            if len(files) == 1:
+                raise
+            skipped.append(str(exc))
+        if len(images) >= batch_size:
+            flush()
+    flush()
+    for why in skipped:
+        err.print(f"[yellow]skipped:[/] {why}", highlight=False)
+    err.print(f"wrote {written} image(s) to {out_dir}" + (f"; skipped {len(skipped)} unreadable" if skipped else ""), highlight=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

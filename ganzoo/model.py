@@ -1,0 +1,199 @@
+"""The seam between the trainer and a model family.
+
+A *model* is a training algorithm: it builds its networks, owns its losses
+and train step, and knows how to translate and draw sample grids. The trainer
+owns everything else (device, precision, EMA, schedules, checkpoints, logs).
+Plugins subclass :class:`GANModel` and register the class under ``models``.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel
+from torch import nn
+
+from ganzoo.recipe import OptimConfig, Recipe, StrictModel, validate_kwargs, validate_section
+from ganzoo.errors import RecipeError
+
+
+class GANModel:
+    """Base class for a model family's training algorithm.
+
+    Subclasses set the class attributes and implement :meth:`train_step`,
+    :meth:`translate` and (optionally) :meth:`sample_grid`.
+    """
+
+    #: role -> default registry name of the network class (generators or discriminators table)
+    network_roles: ClassVar[dict[str, str]] = {}
+    #: roles that get an exponential moving average copy (used for inference when present)
+    ema_roles: ClassVar[tuple[str, ...]] = ()
+    #: per role, the network kwargs the model derives (from the data or another network); users do not set them
+    derived_network_args: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: schema of the ``losses:`` section
+    LossConfig: ClassVar[type[BaseModel]] = StrictModel
+    #: schema of the ``optim:`` section
+    OptimConfig: ClassVar[type[BaseModel]] = OptimConfig
+    #: "one-hot" (one domain per image) or "attributes" (multi-label); informs CLI and metrics
+    label_kind: ClassVar[str] = "one-hot"
+
+    # ------------------------------------------------------------------ recipe
+
+    @classmethod
+    def default_recipe(cls) -> dict[str, Any]:
+        """Defaults merged under every recipe naming this model (the paper's hyperparameters)."""
+        return {}
+
+    @classmethod
+    def validate_recipe(cls, recipe: Recipe, *, check_data: bool = True) -> None:
+        """Check the sections this model owns; raise RecipeError naming the dotted key."""
+        from ganzoo.plugins import get_registry
+
+        source = recipe._source
+        registry = get_registry()
+        for role, spec in recipe.networks.items():
+            if role not in cls.network_roles:
+                from ganzoo.errors import did_you_mean
+
+                raise RecipeError(
+                    f'{source}: networks.{role}: unknown network role for model "{recipe.model}".'
+                    f"{did_you_mean(role, cls.network_roles)} Roles: {', '.join(cls.network_roles)}."
+                )
+            kwargs = dict(spec)
+            name = kwargs.pop("name", cls.network_roles[role])
+            net_cls = _network_class(registry, name, f"{source}: networks.{role}.name")
+            validate_kwargs(net_cls, kwargs, f"networks.{role}", source, skip=cls.derived_network_args.get(role, ()))
+        validate_section(cls.LossConfig, recipe.losses, "losses", source)
+        validate_section(cls.OptimConfig, recipe.optim, "optim", source)
+        if not check_data:
+            return
+        try:
+            dataset_cls = registry.get("datasets", recipe.data.name)
+        except Exception as exc:
+            raise RecipeError(f"{source}: data.name: {exc}") from None
+        validate_kwargs(dataset_cls, data_kwargs(recipe), "data", source, skip=("split",))
+
+    # ------------------------------------------------------------------ construction
+
+    def __init__(self, recipe: Recipe, domains: list[str]):
+        self.recipe = recipe
+        self.domains = list(domains)
+        self.losses = self.LossConfig.model_validate(recipe.losses)
+        self.optim = self.OptimConfig.model_validate(recipe.optim)
+        self.nets: dict[str, nn.Module] = {}
+        self.ema_nets: dict[str, nn.Module] = {}
+        self.network_specs: dict[str, dict[str, Any]] = {}
+
+    @property
+    def name(self) -> str:
+        return self.recipe.model
+
+    @property
+    def image_size(self) -> int:
+        return self.recipe.data.image_size
+
+    def derived_kwargs(self, role: str) -> dict[str, Any]:
+        """Values for :attr:`derived_network_args` (e.g. image size, number of domains)."""
+        return {}
+
+    def network_spec(self, role: str) -> dict[str, Any]:
+        """Registry name and full constructor kwargs of ``role`` (what config.json records)."""
+        kwargs = dict(self.recipe.networks.get(role, {}))
+        name = kwargs.pop("name", self.network_roles[role])
+        kwargs.update(self.derived_kwargs(role))
+        return {"name": name, "kwargs": kwargs}
+
+    def build(self, specs: dict[str, dict[str, Any]] | None = None, *, init: bool = True) -> None:
+        """Create ``self.nets`` (and EMA copies) from the recipe, or from saved ``specs``."""
+        from ganzoo.plugins import get_registry
+
+        registry = get_registry()
+        self.network_specs = specs or {role: self.network_spec(role) for role in self.network_roles}
+        self.nets = {}
+        for role, spec in self.network_specs.items():
+            net_cls = _network_class(registry, spec["name"], f"networks.{role}.name")
+            self.nets[role] = net_cls(**spec["kwargs"])
+        if init:
+            self.init_weights()
+        self.ema_nets = {role: self.make_ema(role) for role in self.ema_roles if role in self.nets}
+
+    def init_weights(self) -> None:
+        """Apply the official initialisation to ``self.nets`` (default: PyTorch's own)."""
+
+    def make_ema(self, role: str) -> nn.Module:
+        ema = copy.deepcopy(self.nets[role])
+        ema.requires_grad_(False)
+        return ema
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """One Adam per network, ``optim.lr`` / ``betas`` / ``weight_decay``."""
+        o = self.optim
+        return {
+            role: torch.optim.Adam(net.parameters(), lr=self.learning_rate(role), betas=tuple(o.betas), weight_decay=o.weight_decay)
+            for role, net in self.nets.items()
+        }
+
+    def learning_rate(self, role: str) -> float:
+        return self.optim.lr
+
+    def to(self, device: torch.device | str) -> "GANModel":
+        for group in (self.nets, self.ema_nets):
+            for net in group.values():
+                net.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.nets.values())).parameters().__next__().device
+
+    def inference_nets(self) -> dict[str, nn.Module]:
+        """The networks to sample with: EMA copies where present."""
+        return {**self.nets, **self.ema_nets}
+
+    # ------------------------------------------------------------------ data
+
+    def training_item(self, dataset, index: int, rng: random.Random) -> dict[str, torch.Tensor]:
+        """One training example; override to add references, pairs, ... (see StarGAN v2)."""
+        return {"x": dataset.load(index, rng), "y": torch.tensor(dataset.labels[index])}
+
+    # ------------------------------------------------------------------ training and inference
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int, ctx) -> dict[str, torch.Tensor]:
+        """One iteration: update the networks through ``ctx.optimize`` and return losses to log."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def translate(self, images: torch.Tensor, target: torch.Tensor, *, reference=None, z=None, generator=None) -> torch.Tensor:
+        """Translate ``images`` (N,3,H,W in [-1,1]) into domain indices ``target`` (N,)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample_grid(self, images: torch.Tensor, labels: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
+        """A (3,H,W) image in [-1,1]: sources (rows) translated into every domain (columns)."""
+        from ganzoo.sampling import target_grid
+
+        return target_grid(self, images, labels, seed=seed)
+
+
+def _network_class(registry, name: str, where: str):
+    for kind in ("generators", "discriminators"):
+        try:
+            return registry.get(kind, name)
+        except Exception:
+            continue
+    known = registry.names("generators") + registry.names("discriminators")
+    from ganzoo.errors import did_you_mean
+
+    raise RecipeError(f'{where}: unknown network "{name}".{did_you_mean(name, known)} See `ganzoo list generators`.')
+
+
+def data_kwargs(recipe: Recipe) -> dict[str, Any]:
+    """The ``data:`` keys that go to the dataset constructor."""
+    data = recipe.data.model_dump()
+    for key in ("name", "batch_size", "num_workers"):
+        data.pop(key, None)
+    # Unset common keys (root, domains) are left to the dataset's own defaults.
+    return {k: v for k, v in data.items() if v is not None or k in (recipe.data.model_extra or {})}

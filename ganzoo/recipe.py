@@ -1,0 +1,266 @@
+"""Recipes: one YAML file per (model, dataset) pair, validated before anything runs.
+
+Resolution order (later wins): the model's defaults, the ``base:`` chain,
+the file itself, then ``--set dotted.key=value`` overrides. The result is a
+:class:`Recipe` whose sections are typed; the model plugin validates the
+sections that belong to it (network kwargs, loss weights, optimiser extras)
+through :func:`validate_kwargs` and :func:`validate_section`.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from ganzoo.errors import RecipeError, did_you_mean
+
+SECTIONS = ("base", "model", "networks", "losses", "data", "optim", "train", "eval")
+
+
+class StrictModel(BaseModel):
+    """A schema section: unknown keys are errors, types are not coerced loosely."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(BaseModel):
+    """``data:`` — which dataset and how to batch it.
+
+    Keys other than the common ones below are passed to the dataset's
+    constructor and checked against its signature.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = "shapes"
+    root: str | None = None
+    image_size: int = Field(256, ge=8, le=4096)
+    domains: list[str] | None = None
+    batch_size: int = Field(8, ge=1, le=65536)
+    num_workers: int = Field(0, ge=0, le=256)
+
+
+class OptimConfig(StrictModel):
+    """``optim:`` — Adam settings shared by every network unless a model adds its own keys."""
+
+    lr: float = Field(1e-4, gt=0, le=1.0)
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["constant", "linear"] = "constant"
+    decay_start: int = Field(0, ge=0, description="step at which linear decay to zero begins")
+
+
+class TrainConfig(StrictModel):
+    """``train:`` — the trainer's settings."""
+
+    steps: int = Field(1000, ge=1)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    device: str = "auto"
+    seed: int = 0
+    ema: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay; 0 disables EMA")
+    checkpoint_every: int = Field(1000, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+    sample_every: int = Field(500, ge=0, description="0 disables sample grids")
+    sample_count: int = Field(4, ge=1, le=64)
+    log_every: int = Field(10, ge=1)
+    compile: bool = False
+    channels_last: bool = False
+
+
+class EvalConfig(StrictModel):
+    """``eval:`` — metrics computed during and after training."""
+
+    metrics: list[str] = []
+    every: int = Field(0, ge=0)
+
+
+class Recipe(StrictModel):
+    model: str
+    networks: dict[str, dict[str, Any]] = {}
+    losses: dict[str, Any] = {}
+    data: DataConfig = DataConfig()
+    optim: dict[str, Any] = {}
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+    # Where the recipe came from (for messages); not part of the document.
+    _source: str = "recipe"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        return {k: data[k] for k in SECTIONS if k in data}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _read_yaml(path: Path, referenced_from: str | None = None) -> dict[str, Any]:
+    where = f" (named by base: in {referenced_from})" if referenced_from else ""
+    if not path.is_file():
+        raise RecipeError(f"Recipe file {path} does not exist{where}; check the path.")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        pos = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RecipeError(f"{path}{pos}: YAML syntax error ({exc.problem}); fix the file.") from None
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+        raise RecipeError(f"{path}: cannot be read as YAML ({exc}); fix the file.") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping of sections (model, data, train, ...), not a {type(doc).__name__}.")
+    return doc
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge mappings; ``override`` wins, lists are replaced, not appended."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _load_with_bases(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(str(p.name) for p in (*chain, path))
+        raise RecipeError(f"{chain[-1]}: base: forms a cycle ({cycle}); remove one of the base: keys.")
+    doc = _read_yaml(path, str(chain[-1]) if chain else None)
+    base = doc.pop("base", None)
+    if base is None:
+        return doc
+    if not isinstance(base, str):
+        raise RecipeError(f"{path}: base: must be one file path (a string), not {type(base).__name__}.")
+    base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
+    return deep_merge(_load_with_bases(base_path, (*chain, path)), doc)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.steps=200"`` -> (["train", "steps"], 200); the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise RecipeError(f'--set "{text}" is not of the form dotted.key=value (e.g. --set train.steps=200).')
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(doc: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    doc = copy.deepcopy(doc)
+    for text in overrides:
+        path, value = parse_override(text)
+        if path[0] not in SECTIONS or path[0] == "base":
+            raise RecipeError(
+                f'--set {text}: unknown section "{path[0]}".{did_you_mean(path[0], SECTIONS[1:])} '
+                f"Sections: {', '.join(SECTIONS[1:])}."
+            )
+        node = doc
+        for i, part in enumerate(path[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                dotted = ".".join(path[: i + 1])
+                raise RecipeError(f"--set {text}: {dotted} is a value, not a section; set {dotted}=... instead.")
+            node = child
+        node[path[-1]] = value
+    return doc
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None, *, resolve_model: bool = True) -> Recipe:
+    """Read, merge, override and validate a recipe (``resolve_model`` adds the model's defaults and checks)."""
+    path = Path(path)
+    doc = _load_with_bases(path)
+    return recipe_from_dict(doc, overrides or [], source=str(path), resolve_model=resolve_model)
+
+
+def recipe_from_dict(
+    doc: dict[str, Any], overrides: list[str] | None = None, *, source: str = "recipe", resolve_model: bool = True,
+    check_data: bool = True,
+) -> Recipe:
+    doc = apply_overrides(doc, overrides or [])
+    for key in doc:
+        if key not in SECTIONS or key == "base":
+            raise RecipeError(
+                f'{source}: unknown top-level key "{key}".{did_you_mean(str(key), SECTIONS[1:])} '
+                f"Sections: {', '.join(SECTIONS[1:])}."
+            )
+    if "model" not in doc:
+        raise RecipeError(f'{source}: the recipe names no model; add "model: <name>" (see `ganzoo list models`).')
+    model_cls = None
+    if resolve_model:
+        from ganzoo.plugins import get_registry
+
+        if not isinstance(doc["model"], str):
+            raise RecipeError(f"{source}: model: must be a registry name (a string).")
+        try:
+            model_cls = get_registry().get("models", doc["model"])
+        except Exception as exc:
+            raise RecipeError(f"{source}: model: {exc}") from None
+        doc = deep_merge(model_cls.default_recipe(), doc)
+    recipe = validate_section(Recipe, doc, "", source)
+    recipe._source = source
+    if model_cls is not None:
+        model_cls.validate_recipe(recipe, check_data=check_data)
+    return recipe
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+def _describe(error: dict[str, Any], prefix: str, fields: list[str]) -> str:
+    loc = [str(p) for p in error["loc"]]
+    dotted = ".".join([p for p in (prefix, *loc) if p])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        hint = did_you_mean(loc[-1], fields) if len(loc) == 1 else ""
+        return f"{dotted}: unknown key.{hint} Remove it or fix the spelling"
+    if kind == "missing":
+        return f"{dotted}: required key is missing; add it"
+    value = error.get("input")
+    shown = repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 60 else type(value).__name__
+    return f"{dotted}: {error['msg'].rstrip('.')} (got {shown}); fix the value"
+
+
+def validate_section(schema: type[BaseModel], data: Any, where: str, source: str):
+    """Validate ``data`` against ``schema``; the first problem becomes one RecipeError sentence."""
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: {where or 'recipe'} must be a mapping of keys, not {type(data).__name__}.")
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise RecipeError(f"{source}: {_describe(first, where, list(schema.model_fields))}.") from None
+
+
+def validate_kwargs(fn: Any, kwargs: dict[str, Any], where: str, source: str, *, skip: tuple[str, ...] = ()) -> dict:
+    """Check ``kwargs`` against the signature of ``fn`` (a class or function): names, types, required values."""
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:
+        hints = {}
+    fields: dict[str, Any] = {}
+    for name, param in inspect.signature(target).parameters.items():
+        if name in ("self", *skip) or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[name] = (hints.get(name, Any), default)
+    schema = create_model(f"{getattr(fn, '__name__', 'Args')}Args", __config__=ConfigDict(extra="forbid"), **fields)
+    return validate_section(schema, kwargs, where, source).model_dump()

@@ -1,0 +1,399 @@
+"""One generic training loop for every model family.
+
+The model plugin owns its train step (losses, which optimiser steps when);
+the trainer owns the rest: device, precision, data streaming, EMA, learning
+rate schedules, checkpoints, resume, samples, logs and progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganzoo import checkpoint as ckpt
+from ganzoo.errors import GanzooError, TrainingError
+from ganzoo.model import GANModel, data_kwargs
+from ganzoo.recipe import Recipe
+
+
+# --------------------------------------------------------------------------- device and precision
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise GanzooError(f'train.device "{name}" is not a device name; use auto, cpu, cuda or cuda:N.') from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GanzooError(f'train.device is "{name}" but no CUDA GPU is visible; use --set train.device=cpu or auto.')
+    return device
+
+
+@dataclass
+class StepContext:
+    """What a model's ``train_step`` gets from the trainer."""
+
+    device: torch.device
+    precision: str
+    optimizers: dict[str, torch.optim.Optimizer]
+    scaler: torch.amp.GradScaler | None = None
+    total_steps: int = 1
+
+    def autocast(self):
+        """Mixed precision for forward passes (losses that need fp32 should leave it)."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def optimize(self, loss: torch.Tensor, *roles: str) -> None:
+        """Zero every gradient, back-propagate ``loss`` and step the optimisers of ``roles``."""
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            for role in roles:
+                self.scaler.step(self.optimizers[role])
+            self.scaler.update()
+        else:
+            loss.backward()
+            for role in roles:
+                self.optimizers[role].step()
+
+
+# --------------------------------------------------------------------------- data streaming
+
+
+class StepSampler(torch.utils.data.Sampler):
+    """Yields, for each step, a list of ``(index, seed)`` pairs drawn from ``(seed, step)`` alone.
+
+    Indices are class balanced (a random domain, then a random image of it), as
+    the official StarGAN v2 loader samples. Because nothing depends on earlier
+    steps, a resumed run continues with exactly the batches it would have seen.
+    """
+
+    def __init__(self, groups: list[list[int]], batch_size: int, seed: int, start_step: int, total_steps: int, balanced: bool = True):
+        self.groups, self.batch_size, self.seed = groups, batch_size, seed
+        self.start_step, self.total_steps, self.balanced = start_step, total_steps, balanced
+        self.all_indices = [i for g in groups for i in g]
+
+    def __len__(self) -> int:
+        return max(0, self.total_steps - self.start_step)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        from ganzoo.data.base import balanced_index
+
+        for step in range(self.start_step, self.total_steps):
+            rng = random.Random(self.seed * 1_000_003 + step)
+            batch = []
+            for _ in range(self.batch_size):
+                index = balanced_index(self.groups, rng) if self.balanced else rng.choice(self.all_indices)
+                batch.append((index, rng.getrandbits(63)))
+            yield batch
+
+
+class TrainItems(torch.utils.data.Dataset):
+    """Turns ``(index, seed)`` into the model's training example."""
+
+    def __init__(self, dataset, model: GANModel):
+        self.dataset, self.model = dataset, model
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, seed = key
+        return self.model.training_item(self.dataset, index, random.Random(seed))
+
+
+def build_dataset(recipe: Recipe, split: str):
+    from ganzoo.plugins import get_registry
+
+    dataset_cls = get_registry().get("datasets", recipe.data.name)
+    return dataset_cls(split=split, **data_kwargs(recipe))
+
+
+# --------------------------------------------------------------------------- EMA and schedules
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, net: nn.Module, decay: float) -> None:
+    """ema = decay * ema + (1 - decay) * net for parameters; buffers are copied."""
+    ema_params = [p for p in ema.parameters()]
+    net_params = [p.detach() for p in net.parameters()]
+    if ema_params:
+        torch._foreach_lerp_(ema_params, net_params, 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), net.buffers()):
+        b_ema.copy_(b)
+
+
+def lr_factor(schedule: str, decay_start: int, total: int):
+    def factor(step: int) -> float:
+        if schedule == "constant" or step < decay_start:
+            return 1.0
+        return max(0.0, 1.0 - (step - decay_start) / max(1, total - decay_start))
+
+    return factor
+
+
+# --------------------------------------------------------------------------- the trainer
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    step: int
+    checkpoint: Path | None
+    losses: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+class Trainer:
+    def __init__(self, recipe: Recipe, run_dir: str | Path, *, resume: bool = False, console=None, quiet: bool = False):
+        from rich.console import Console
+
+        self.recipe = recipe
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        self.console = console or Console(stderr=True)
+        self.quiet = quiet
+        self.cfg = recipe.train
+
+    # ------------------------------------------------------------------ setup
+
+    def _prepare_run_dir(self) -> None:
+        if not self.resume and (self.run_dir / "latest.json").exists():
+            raise GanzooError(
+                f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} or choose another --out."
+            )
+        try:
+            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            probe = self.run_dir / ".write-test"
+            probe.write_bytes(b"0" * 1024)
+            probe.unlink()
+        except OSError as exc:
+            raise GanzooError(f"Cannot write to the output directory {self.run_dir} ({exc.strerror}); choose a writable --out.") from None
+        (self.run_dir / "samples").mkdir(exist_ok=True)
+
+    def _setup(self) -> None:
+        from ganzoo.plugins import get_registry
+
+        cfg = self.cfg
+        self.device = pick_device(cfg.device)
+        if self.device.type == "cpu" and cfg.precision == "fp16":
+            raise GanzooError("train.precision fp16 needs a CUDA GPU; use fp32 or bf16 on CPU.")
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed % 2**32)
+
+        self.dataset = build_dataset(self.recipe, "train")
+        try:
+            self.val_dataset = build_dataset(self.recipe, "val")
+        except GanzooError:
+            self.val_dataset = self.dataset
+        model_cls = get_registry().get("models", self.recipe.model)
+        self.model: GANModel = model_cls(self.recipe, self.dataset.domains)
+        self.model.build()
+        self.model.to(self.device)
+        if cfg.channels_last:
+            for net in self.model.nets.values():
+                net.to(memory_format=torch.channels_last)
+        self.optimizers = self.model.build_optimizers()
+        factor = lr_factor(self.model.optim.schedule, self.model.optim.decay_start, cfg.steps)
+        self.schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, factor) for name, opt in self.optimizers.items()}
+        self.scaler = torch.amp.GradScaler(self.device.type) if cfg.precision == "fp16" else None
+        self.ctx = StepContext(self.device, cfg.precision, self.optimizers, self.scaler, cfg.steps)
+        self.step = 0
+
+    def _restore(self) -> None:
+        folder = ckpt.resolve_model_folder(self.run_dir)
+        loaded = ckpt.load_model(folder, device=self.device)
+        for role, net in self.model.nets.items():
+            net.load_state_dict(loaded.nets[role].state_dict())
+        for role, net in self.model.ema_nets.items():
+            net.load_state_dict(loaded.ema_nets[role].state_dict())
+        state = ckpt.read_train_state(folder)
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        for name, sched in self.schedulers.items():
+            sched.load_state_dict(state["schedulers"][name])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        ckpt.restore_rng(state["rng"])
+        self.step = state["step"]
+        # Drop log lines written after this checkpoint by the interrupted run.
+        log = self.run_dir / "metrics.jsonl"
+        if log.exists():
+            kept = [line for line in log.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= self.step]
+            ckpt.atomic_write_text(log, "".join(line + "\n" for line in kept))
+
+    # ------------------------------------------------------------------ pieces of the loop
+
+    def _loader(self) -> Iterator[dict[str, torch.Tensor]]:
+        cfg, data = self.cfg, self.recipe.data
+        sampler = StepSampler(self.dataset.indices_by_label(), data.batch_size, cfg.seed, self.step, cfg.steps)
+        loader = torch.utils.data.DataLoader(
+            TrainItems(self.dataset, self.model),
+            batch_sampler=sampler,
+            num_workers=data.num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+            prefetch_factor=4 if data.num_workers > 0 else None,
+        )
+        for batch in loader:
+            yield {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def save_checkpoint(self) -> Path:
+        state = {
+            "step": self.step,
+            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+            "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": ckpt.capture_rng(),
+        }
+        for role, net in self.model.nets.items():
+            if not all(torch.isfinite(p).all() for p in net.parameters()):
+                raise TrainingError(f"The {role} weights are not finite at step {self.step}; no checkpoint was written.")
+        name = f"step_{self.step:08d}"
+        folder = ckpt.write_model_folder(self.model, self.run_dir / "checkpoints" / name, step=self.step, train_state=state)
+        ckpt.atomic_write_text(self.run_dir / "latest.json", json.dumps({"step": self.step, "path": f"checkpoints/{name}"}) + "\n")
+        old = sorted(p for p in (self.run_dir / "checkpoints").glob("step_*") if p.name != name)
+        for stale in old[: max(0, len(old) - (self.cfg.keep_checkpoints - 1))]:
+            shutil.rmtree(stale, ignore_errors=True)
+        return folder
+
+    def save_samples(self) -> Path:
+        from ganzoo.sampling import save_image
+
+        n = min(self.cfg.sample_count, len(self.val_dataset))
+        groups = self.val_dataset.indices_by_label()
+        # Fixed inputs across the run: one per domain in turn, always the same items.
+        picks = []
+        for k in range(n):
+            group = groups[k % len(groups)] or self.val_dataset.indices_by_label()[0]
+            picks.append(group[(k // len(groups)) % len(group)])
+        images = torch.stack([self.val_dataset.load(i) for i in picks])
+        labels = torch.tensor([self.val_dataset.labels[i] for i in picks])
+        grid = self.model.sample_grid(images, labels, seed=self.cfg.seed)
+        path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
+        save_image(grid, path)
+        return path
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> RunResult:
+        self._prepare_run_dir()
+        self._setup()
+        if self.resume:
+            self._restore()
+        else:
+            ckpt.atomic_write_text(self.run_dir / "recipe.yaml", self.recipe.to_yaml())
+        cfg = self.cfg
+        log_path = self.run_dir / "metrics.jsonl"
+        last_ckpt: Path | None = None
+        last_losses: dict[str, float] = {}
+        interrupted = False
+        start_step = self.step
+
+        progress = self._progress()
+        task = progress.add_task("train", total=cfg.steps, completed=self.step, losses="")
+        pending: list[dict[str, torch.Tensor]] = []
+        t0 = time.perf_counter()
+        try:
+            with progress, open(log_path, "a", encoding="utf-8") as log_file:
+                for batch in self._loader():
+                    self.model.current_step = self.step
+                    losses = self.model.train_step(batch, self.step, self.ctx)
+                    for sched in self.schedulers.values():
+                        sched.step()
+                    if cfg.ema > 0:
+                        for role, ema in self.model.ema_nets.items():
+                            update_ema(ema, self.model.nets[role], cfg.ema)
+                    self.step += 1
+                    pending.append({k: v.detach() for k, v in losses.items()})
+                    at_log = self.step % cfg.log_every == 0 or self.step == cfg.steps
+                    at_ckpt = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
+                    if at_log or at_ckpt:
+                        last_losses = self._flush_losses(pending, log_file, t0, start_step)
+                        pending = []
+                        progress.update(task, completed=self.step, losses=_fmt(last_losses))
+                        if not self.console.is_terminal and not self.quiet and self.step % max(cfg.log_every, cfg.steps // 20) == 0:
+                            self.console.print(f"step {self.step}/{cfg.steps} {_fmt(last_losses)}")
+                    else:
+                        progress.update(task, completed=self.step)
+                    if cfg.sample_every and self.step % cfg.sample_every == 0:
+                        self.save_samples()
+                    if at_ckpt:
+                        last_ckpt = self.save_checkpoint()
+        except KeyboardInterrupt:
+            interrupted = True
+            # The step in hand has either finished (self.step counts it) or not started; save what is complete.
+            if self.step > start_step:
+                last_ckpt = self.save_checkpoint()
+            self.console.print(f"[yellow]Interrupted at step {self.step}; checkpoint saved in {last_ckpt or self.run_dir}. "
+                               f"Continue with: ganzoo run --resume {self.run_dir}[/]")
+        if cfg.sample_every and not interrupted:
+            self.save_samples()
+        return RunResult(self.run_dir, self.step, last_ckpt, last_losses, interrupted)
+
+    def _flush_losses(self, pending, log_file, t0: float, start_step: int) -> dict[str, float]:
+        stacked = {k: torch.stack([p[k].float() for p in pending if k in p]) for k in pending[-1]}
+        values = {k: v.cpu() for k, v in stacked.items()}  # one host sync per log interval
+        for k, v in values.items():
+            if not torch.isfinite(v).all():
+                good = ckpt.resolve_model_folder(self.run_dir) if (self.run_dir / "latest.json").exists() else None
+                keep = f"the last good checkpoint is {good}" if good else "no checkpoint had been written yet"
+                raise TrainingError(
+                    f"Loss {k} became {v[~torch.isfinite(v)][0].item()} by step {self.step}; training stopped and {keep}. "
+                    "Lower optim.lr or use train.precision=fp32."
+                )
+        last = {k: float(v[-1]) for k, v in values.items()}
+        elapsed = time.perf_counter() - t0
+        record = {"step": self.step, **{f"loss/{k}": round(v, 6) for k, v in last.items()},
+                  "it_per_s": round((self.step - start_step) / max(elapsed, 1e-9), 4)}
+        log_file.write(json.dumps(record) + "\n")
+        log_file.flush()
+        return last
+
+    def _progress(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        return Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.speed:.2f} it/s" if True else ""),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[losses]}"),
+            console=self.console,
+            disable=self.quiet or not self.console.is_terminal,
+            transient=False,
+        )
+
+
+def _fmt(losses: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.3f}" for k, v in list(losses.items())[:6])
+
+
+def default_run_dir(recipe_path: str | Path) -> Path:
+    stem = Path(recipe_path).stem
+    return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -1,0 +1,16 @@
+"""StarGAN v2 (Choi et al., CVPR 2020): diverse image synthesis for multiple domains.
+
+Registered lazily: nothing here imports torch until a network or the model is used.
+"""
+
+from ganzoo.hookspecs import hookimpl
+
+
+@hookimpl
+def ganzoo_register(registry) -> None:
+    registry.add("generators", "stargan_v2.generator", "ganzoo_stargan_v2.networks:Generator")
+    registry.add("generators", "stargan_v2.mapping_network", "ganzoo_stargan_v2.networks:MappingNetwork")
+    registry.add("generators", "stargan_v2.style_encoder", "ganzoo_stargan_v2.networks:StyleEncoder")
+    registry.add("discriminators", "stargan_v2.discriminator", "ganzoo_stargan_v2.networks:Discriminator")
+    registry.add("losses", "stargan_v2.r1", "ganzoo_stargan_v2.model:r1_penalty")
+    registry.add("models", "stargan_v2", "ganzoo_stargan_v2.model:StarGANv2")

@@ -321,3 +321,49 @@ def restore_rng(rng: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(rng["cuda"])
     random.setstate(rng["python"])
     np.random.set_state(rng["numpy"])
+
+
+def save_converted(
+    model_name: str,
+    out_dir: str | Path,
+    *,
+    domains: list[str],
+    recipe: dict[str, Any],
+    state_dicts: dict[str, dict[str, torch.Tensor]],
+    ema_state_dicts: dict[str, dict[str, torch.Tensor]] | None = None,
+) -> Path:
+    """Write converted (e.g. official) weights as a ganzoo model folder.
+
+    ``recipe`` is a recipe document (``model`` is filled in) describing the
+    networks; every network role of the model must be in ``state_dicts`` or be
+    left out of the folder (e.g. a generator-only release). Each state dict must
+    fit the network exactly (strict loading); nothing is written otherwise.
+    """
+    from ganzoo.plugins import get_registry
+    from ganzoo.recipe import recipe_from_dict
+
+    model_cls = get_registry().get("models", model_name)
+    resolved = recipe_from_dict({**recipe, "model": model_name}, source=f"{model_name} conversion", check_data=False)
+    model = model_cls(resolved, domains)
+    model.build(init=False)
+    model.nets = {role: net for role, net in model.nets.items() if role in state_dicts}
+    model.network_specs = {role: spec for role, spec in model.network_specs.items() if role in state_dicts}
+    model.ema_nets = {role: net for role, net in model.ema_nets.items() if role in (ema_state_dicts or {})}
+    for role, net in model.nets.items():
+        _load_state_strict(net, state_dicts[role], role)
+    for role, net in model.ema_nets.items():
+        _load_state_strict(net, ema_state_dicts[role], role)
+    return write_model_folder(model, Path(out_dir), step=0)
+
+
+def _load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], role: str) -> None:
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        detail = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
+        raise CheckpointError(f"The {role} weights do not fit the {role} network ({detail}); check the converter options.")
+    for key, value in state.items():
+        if value.shape != expected[key].shape:
+            raise CheckpointError(f"The {role} weight {key} has shape {tuple(value.shape)} but the network needs {tuple(expected[key].shape)}; check the converter options.")
+    net.load_state_dict(state, strict=True)

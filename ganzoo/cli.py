@@ -253,6 +253,40 @@ def translate(
     err.print(f"wrote {written} image(s) to {out_dir}" + (f"; skipped {len(skipped)} unreadable" if skipped else ""), highlight=False)
 
 
+# --------------------------------------------------------------------------- convert
+
+
+@app.command()
+@friendly
+def convert(
+    family: str = typer.Argument(..., help="model family whose official checkpoint to read: see `ganzoo list converters`"),
+    paths: List[Path] = typer.Argument(..., help="official checkpoint file(s), then the output model folder last"),
+    net: Optional[str] = typer.Option(None, "--net", help="network layout when it cannot be inferred (e.g. resnet_9blocks, unet_256)"),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="image size the weights were trained at"),
+    domains: Optional[str] = typer.Option(None, "--domains", help="comma-separated domain (or attribute) names"),
+    option: List[str] = typer.Option([], "--option", help="converter-specific key=value (repeatable)"),
+):
+    """Convert official checkpoints (read with weights_only=True, no pickle code runs) into a ganzoo model folder."""
+    import yaml
+
+    from ganzoo.recipe import parse_override
+
+    registry = _registry()
+    converter = registry.get("converters", family)
+    if len(paths) < 2:
+        raise GanzooError("Give the checkpoint file(s) and then the output folder, e.g. ganzoo convert stargan G.ckpt out/.")
+    *inputs, out_path = paths
+    if out_path.exists() and (not out_path.is_dir() or any(out_path.iterdir())):
+        raise GanzooError(f"Output folder {out_path} already exists and is not empty; choose a new folder.")
+    extra = {}
+    for text in option:
+        key, value = parse_override(text)
+        extra[".".join(key)] = value
+    kwargs = {"net": net, "image_size": image_size, "domains": domains.split(",") if domains else None, **extra}
+    folder = converter(inputs, out_path, **{k: v for k, v in kwargs.items() if v is not None})
+    err.print(f"[green]converted[/]: {', '.join(map(str, inputs))} -> {folder}", highlight=False)
+
+
 def main() -> None:
     app()
 

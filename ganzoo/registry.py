@@ -1,8 +1,9 @@
 """Named tables of the things a recipe can refer to.
 
-Six kinds: generators, discriminators, losses, datasets, metrics and models
+Kinds: generators, discriminators, losses, datasets, metrics and models
 (a model is a training algorithm: its networks, train step, sampling modes and
-default hyperparameters). Entries are objects or lazy ``"module:attr"``
+default hyperparameters), plus converters (official checkpoints -> model folder,
+used by ``ganzoo convert FAMILY``). Entries are objects or lazy ``"module:attr"``
 strings resolved on first use, so listing names never imports torch.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from ganzoo.errors import RegistryError, did_you_mean
 
-KINDS = ("generators", "discriminators", "losses", "datasets", "metrics", "models")
+KINDS = ("generators", "discriminators", "losses", "datasets", "metrics", "models", "converters")
 
 
 @dataclass

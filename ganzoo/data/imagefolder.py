@@ -137,7 +137,7 @@ class ImageFolderDataset(ImageDataset):
                 continue
             try:
                 return read_image(path)
-            except DataError:
-                self.bad_paths.add(path)
+            except ZeroDivisionError:
+                pass
         domain = self.domains[self.labels[index]]
         raise DataError(f'Every image of domain "{domain}" in "{self.root / self.split}" failed to decode.')

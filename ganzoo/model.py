@@ -66,8 +66,9 @@ class GANModel:
             name = kwargs.pop("name", cls.network_roles[role])
             net_cls = _network_class(registry, name, f"{source}: networks.{role}.name")
             validate_kwargs(net_cls, kwargs, f"networks.{role}", source, skip=cls.derived_network_args.get(role, ()))
-        validate_section(cls.LossConfig, recipe.losses, "losses", source)
-        validate_section(cls.OptimConfig, recipe.optim, "optim", source)
+        # Store the full sections (defaults filled in) so `config show` and config.json say everything.
+        recipe.losses = validate_section(cls.LossConfig, recipe.losses, "losses", source).model_dump(mode="json")
+        recipe.optim = validate_section(cls.OptimConfig, recipe.optim, "optim", source).model_dump(mode="json")
         if not check_data:
             return
         try:

@@ -224,12 +224,23 @@ def recipe_from_dict(
 # --------------------------------------------------------------------------- validation helpers
 
 
-def _describe(error: dict[str, Any], prefix: str, fields: list[str]) -> str:
+def _fields_at(schema: type[BaseModel], loc: list[str]) -> list[str]:
+    """Field names of the (nested) schema section that ``loc`` points into."""
+    for part in loc:
+        field = schema.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        schema = annotation
+    return list(schema.model_fields)
+
+
+def _describe(error: dict[str, Any], prefix: str, schema: type[BaseModel]) -> str:
     loc = [str(p) for p in error["loc"]]
     dotted = ".".join([p for p in (prefix, *loc) if p])
     kind = error["type"]
     if kind == "extra_forbidden":
-        hint = did_you_mean(loc[-1], fields) if len(loc) == 1 else ""
+        hint = did_you_mean(loc[-1], _fields_at(schema, loc[:-1]))
         return f"{dotted}: unknown key.{hint} Remove it or fix the spelling"
     if kind == "missing":
         return f"{dotted}: required key is missing; add it"
@@ -246,7 +257,7 @@ def validate_section(schema: type[BaseModel], data: Any, where: str, source: str
         return schema.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise RecipeError(f"{source}: {_describe(first, where, list(schema.model_fields))}.") from None
+        raise RecipeError(f"{source}: {_describe(first, where, schema)}.") from None
 
 
 def validate_kwargs(fn: Any, kwargs: dict[str, Any], where: str, source: str, *, skip: tuple[str, ...] = ()) -> dict:

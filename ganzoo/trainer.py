@@ -256,6 +256,9 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
             prefetch_factor=4 if data.num_workers > 0 else None,
+            # Its own generator: creating the iterator must not draw from the global RNG, or a resumed
+            # run would see different random numbers from the uninterrupted one.
+            generator=torch.Generator().manual_seed(cfg.seed),
         )
         for batch in loader:
             yield {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
@@ -379,7 +382,7 @@ class Trainer:
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.speed:.2f} it/s" if True else ""),
+            _SpeedColumn(),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
@@ -388,6 +391,20 @@ class Trainer:
             disable=self.quiet or not self.console.is_terminal,
             transient=False,
         )
+
+
+class _SpeedColumn:
+    """Iterations per second of the rich task (blank until rich has a speed estimate)."""
+
+    def __new__(cls):
+        from rich.progress import ProgressColumn
+        from rich.text import Text
+
+        class Speed(ProgressColumn):
+            def render(self, task):
+                return Text(f"{task.speed:.2f} it/s" if task.speed else "-- it/s")
+
+        return Speed()
 
 
 def _fmt(losses: dict[str, float]) -> str:

@@ -10,6 +10,7 @@ instead of crashing a long training run.
 from __future__ import annotations
 
 import random
+import warnings
 from pathlib import Path
 
 import torch
@@ -18,13 +19,12 @@ from PIL import Image
 from ganzoo.data.base import ImageDataset
 from ganzoo.data.images import (
     IMAGE_EXTENSIONS,
-    MAX_SIDE,
-    check_size,
     hflip,
     list_images,
     random_resized_crop,
     read_image,
     resize,
+    size_problem,
     to_tensor,
 )
 from ganzoo.errors import DataError, did_you_mean
@@ -37,15 +37,14 @@ def header_problem(path: Path) -> str | None:
     try:
         if path.stat().st_size == 0:
             return "empty file"
-        with Image.open(path) as img:
-            check_size(path, img.width, img.height, MAX_SIDE)
-    except DataError as exc:
-        return str(exc)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:  # reads the header, decodes nothing
+                return size_problem(img.width, img.height)
     except Image.DecompressionBombError:
-        return "too many pixels"
-    except Exception as exc:  # noqa: BLE001 - unidentified format, unreadable file, broken header
+        return "too many pixels to decode safely"
+    except Exception as exc:  # noqa: BLE001 - unknown format, unreadable file, broken header
         return f"not a readable image ({type(exc).__name__})"
-    return None
 
 
 class ImageFolderDataset(ImageDataset):
@@ -137,7 +136,7 @@ class ImageFolderDataset(ImageDataset):
                 continue
             try:
                 return read_image(path)
-            except ZeroDivisionError:
-                pass
+            except DataError:
+                self.bad_paths.add(path)
         domain = self.domains[self.labels[index]]
         raise DataError(f'Every image of domain "{domain}" in "{self.root / self.split}" failed to decode.')

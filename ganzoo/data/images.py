@@ -52,14 +52,13 @@ def list_images(folder: str | Path) -> list[Path]:
     return sorted(found)
 
 
-def check_size(path: str | Path, width: int, height: int, max_side: int = MAX_SIDE) -> None:
-    """Raise :class:`DataError` when an image is too small or too large to use."""
+def size_problem(width: int, height: int, max_side: int = MAX_SIDE) -> str | None:
+    """Why an image of this size cannot be used, or ``None`` if it can."""
     if width < MIN_SIDE or height < MIN_SIDE:
-        raise DataError(f'Image "{path}" is only {width}x{height} pixels; images must be at least {MIN_SIDE}x{MIN_SIDE}.')
+        return f"is only {width}x{height} pixels; images must be at least {MIN_SIDE}x{MIN_SIDE}"
     if width > max_side or height > max_side:
-        raise DataError(
-            f'Image "{path}" is {width}x{height} pixels, larger than the {max_side}x{max_side} limit; downscale it first.'
-        )
+        return f"is {width}x{height} pixels, larger than the {max_side}x{max_side} limit; downscale it first"
+    return None
 
 
 def read_image(path: str | Path, max_side: int = MAX_SIDE) -> Image.Image:
@@ -80,7 +79,9 @@ def read_image(path: str | Path, max_side: int = MAX_SIDE) -> Image.Image:
             # We enforce our own size limit; PIL's bomb warning would only be noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                check_size(path, img.width, img.height, max_side)
+                problem = size_problem(img.width, img.height, max_side)
+                if problem:
+                    raise DataError(f'Image "{path}" {problem}.')
                 img.seek(0)  # animated images: the first frame
                 img.load()  # full decode now, so truncated files fail here and not later
                 img = ImageOps.exif_transpose(img)
@@ -88,7 +89,7 @@ def read_image(path: str | Path, max_side: int = MAX_SIDE) -> Image.Image:
     except DataError:
         raise
     except UnidentifiedImageError:
-        raise DataError(f'File "{path}" is not an image PIL can read; delete it or convert it to PNG/JPEG.') from None
+        raise DataError(f'File "{path}" is not an image in a format ganzoo can read; delete it or convert it to PNG or JPEG.') from None
     except Image.DecompressionBombError:
         raise DataError(f'Image "{path}" has too many pixels to decode safely; downscale it first.') from None
     except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is unusable

@@ -86,7 +86,7 @@ def _heart(samples: int = 64) -> np.ndarray:
 
 _CIRCLE = _regular_polygon(64)
 
-# Unit-size outlines (all within the unit disc), drawn as polygons.
+# Unit-size outlines (within about the unit disc), drawn as polygons.
 SHAPES: dict[str, np.ndarray] = {
     "circle": _CIRCLE,
     "ellipse": _CIRCLE * (1.0, 0.6),
@@ -139,6 +139,26 @@ class _Canvas:
         return np.asarray(self.image.resize((self.size, self.size), Image.Resampling.BOX))
 
 
+def _draw_stripes(canvas: _Canvas, origin, along, across, period: float, reach: float) -> np.ndarray:
+    """Bands half a period wide, perpendicular to ``along``, covering ``reach`` around ``origin``."""
+    for i in range(-int(reach / period) - 1, int(reach / period) + 1):
+        start = origin + along * (i * period)
+        end = start + along * (period / 2)
+        canvas.polygon(np.array([start - across * reach, end - across * reach, end + across * reach, start + across * reach]))
+    return canvas.coverage().astype(np.float32) / 255.0
+
+
+def _draw_checker(canvas: _Canvas, origin, along, across, period: float, reach: float) -> np.ndarray:
+    """A checkerboard of ``period``-sized squares aligned with ``along``, covering ``reach`` around ``origin``."""
+    count = int(reach / period) + 1
+    for i in range(-count, count):
+        for j in range(-count, count):
+            if (i + j) % 2 == 0:
+                corner = origin + along * (i * period) + across * (j * period)
+                canvas.polygon(np.array([corner, corner + along * period, corner + (along + across) * period, corner + across * period]))
+    return canvas.coverage().astype(np.float32) / 255.0
+
+
 def render_item(rng: random.Random, size: int, family: str) -> tuple[np.ndarray, np.ndarray]:
     """Draw one item: ``(image (size, size, 3) uint8, coverage (size, size) uint8)``.
 
@@ -160,7 +180,7 @@ def render_item(rng: random.Random, size: int, family: str) -> tuple[np.ndarray,
     offset = np.array([rng.uniform(MARGIN - low[i], size - MARGIN - high[i]) for i in range(2)])
     outline = outline + offset
     centre = offset + (low + high) / 2
-    radius = scale  # the outline lies within this distance of ``offset``
+    radius = scale * 1.1  # the outline lies within this distance of ``offset``
 
     silhouette = _Canvas(size)
     silhouette.polygon(outline)
@@ -185,20 +205,9 @@ def render_item(rng: random.Random, size: int, family: str) -> tuple[np.ndarray,
         mix = None
     elif texture in ("stripes", "checker"):
         period = size * rng.uniform(0.16, 0.3)
-        phase = rng.uniform(0.0, period)
-        count = int(radius / period) + 2
-        pattern = _Canvas(size)
-        for i in range(-count, count):
-            u = offset + along * (i * period + phase)
-            if texture == "stripes":
-                pattern.polygon(np.array([u - across * radius * 1.5, u + along * period / 2 - across * radius * 1.5,
-                                          u + along * period / 2 + across * radius * 1.5, u + across * radius * 1.5]))
-                continue
-            for j in range(-count, count):
-                if (i + j) % 2 == 0:
-                    corner = u + across * j * period
-                    pattern.polygon(np.array([corner, corner + along * period, corner + (along + across) * period, corner + across * period]))
-        mix = pattern.coverage().astype(np.float32) / 255.0
+        origin = offset + along * rng.uniform(0.0, period)
+        draw = _draw_stripes if texture == "stripes" else _draw_checker
+        mix = draw(_Canvas(size), origin, along, across, period, reach=radius * 1.5)
     elif texture == "spots":
         pattern = _Canvas(size)
         for _ in range(rng.randint(4, 9)):

@@ -1,0 +1,59 @@
+"""A tiny conditional GAN: enough to show every hook a model implements."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganzoo.model import GANModel
+from ganzoo.recipe import StrictModel
+
+
+class TinyGenerator(nn.Module):
+    def __init__(self, num_domains: int = 2, width: int = 8):
+        super().__init__()
+        self.embed = nn.Embedding(num_domains, 3)
+        self.body = nn.Sequential(nn.Conv2d(6, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, 3, 3, padding=1), nn.Tanh())
+
+    def forward(self, x, y):
+        label = self.embed(y)[:, :, None, None].expand_as(x)
+        return self.body(torch.cat([x, label], 1))
+
+
+class TinyDiscriminator(nn.Module):
+    def __init__(self, num_domains: int = 2, width: int = 8):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, width, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(width, num_domains, 4, 2, 1))
+
+    def forward(self, x, y):
+        return self.body(x).mean((2, 3)).gather(1, y[:, None]).squeeze(1)
+
+
+class TinyLosses(StrictModel):
+    adv: float = 1.0
+
+
+class TinyConditionalGAN(GANModel):
+    """Translate by conditioning a small generator on the target domain (LSGAN)."""
+
+    network_roles = {"generator": "tiny_cgan.generator", "discriminator": "tiny_cgan.discriminator"}
+    ema_roles = ("generator",)
+    derived_network_args = {"generator": ("num_domains",), "discriminator": ("num_domains",)}
+    LossConfig = TinyLosses
+
+    def derived_kwargs(self, role):
+        return {"num_domains": len(self.domains)}
+
+    def train_step(self, batch, step, ctx):
+        G, D = self.nets["generator"], self.nets["discriminator"]
+        x, y = batch["x"], batch["y"]
+        target = torch.randint(0, len(self.domains), y.shape, device=y.device)
+        fake = G(x, target)
+        d_loss = F.mse_loss(D(x, y), torch.ones_like(y, dtype=x.dtype)) + F.mse_loss(D(fake.detach(), target), torch.zeros_like(y, dtype=x.dtype))
+        ctx.optimize(d_loss, "discriminator")
+        g_loss = self.losses.adv * F.mse_loss(D(fake, target), torch.ones_like(y, dtype=x.dtype))
+        ctx.optimize(g_loss, "generator")
+        return {"D": d_loss.detach(), "G": g_loss.detach()}
+
+    @torch.no_grad()
+    def translate(self, images, target, *, reference=None, z=None, generator=None):
+        return self.inference_nets()["generator"](images, target)

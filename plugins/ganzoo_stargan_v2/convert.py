@@ -1,0 +1,294 @@
+"""Read official StarGAN v2 checkpoints (clovaai/stargan-v2) into our networks.
+
+The official ``CheckpointIO`` writes ``{step:06d}_nets.ckpt`` / ``{step:06d}_nets_ema.ckpt`` as a
+``torch.save`` of a dict keyed by network name (generator, mapping_network, style_encoder, plus
+discriminator in ``_nets`` and fan when w_hpf > 0), each value a plain state_dict. Our networks use
+the same keys, so conversion is: load safely, clean the keys, and infer the constructor arguments
+from the tensor shapes so the networks can be rebuilt without any side information.
+
+Files are only ever opened with ``torch.load(weights_only=True)``: a checkpoint that needs
+arbitrary unpickling (code) is refused, never executed.
+
+Official weights and code are CC BY-NC 4.0; converted weights keep that license and attribution.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganzoo.errors import CheckpointError
+
+from .networks import Discriminator, Generator, MappingNetwork, StyleEncoder
+
+__all__ = ["NETWORK_CLASSES", "load_official", "infer_config", "convert"]
+
+# Role name in the official checkpoint dict -> our class with the same parameter layout.
+NETWORK_CLASSES: dict[str, type[torch.nn.Module]] = {
+    "generator": Generator,
+    "mapping_network": MappingNetwork,
+    "style_encoder": StyleEncoder,
+    "discriminator": Discriminator,
+}
+
+# Official HighPass kernel centre before division by w_hpf; the stored value gives w_hpf back.
+_HPF_CENTRE = 8.0
+
+# Every generator checkpoint has this key; used to recognise a bare generator state_dict.
+_GENERATOR_MARKER = "from_rgb.weight"
+
+
+def _strip_module_prefix(key: str) -> str:
+    """Drop DataParallel's ``module.`` prefix (possibly repeated) from a state_dict key."""
+    while key.startswith("module."):
+        key = key[len("module.") :]
+    return key
+
+
+def _clean_state_dict(role: str, value: Any, path: Path) -> dict[str, torch.Tensor]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()
+    ):
+        raise CheckpointError(
+            f'Entry "{role}" in {path} is not a state_dict of tensors (is this an optimizer '
+            "checkpoint?); pass a *_nets_ema.ckpt or *_nets.ckpt file."
+        )
+    return {_strip_module_prefix(k): v for k, v in value.items()}
+
+
+def load_official(path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
+    """Load an official ``*_nets(_ema).ckpt`` file as {role: state_dict}, without running code.
+
+    ``module.`` prefixes are stripped, the face-alignment network (``fan``, a separate download
+    in the official repo) is dropped, and unknown entries are ignored. A bare generator state_dict
+    is accepted as {"generator": ...}. Raises CheckpointError if the file is missing, is not a
+    PyTorch checkpoint, needs unsafe unpickling, or has no generator.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint file {path} does not exist; check the path.")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # The weights_only unpickler reports both garbage bytes ("Unsupported operand") and
+        # disallowed objects ("GLOBAL posix.system ..."); only the latter is a refusal.
+        reason = str(exc)
+        if "unsupported operand" in reason.lower():
+            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint.") from exc
+        needed = re.search(r"GLOBAL ([\w.]+)", reason)
+        what = f" ({needed.group(1)})" if needed else ""
+        raise CheckpointError(
+            f"Refusing to load {path}: it contains pickled objects other than tensors{what}, "
+            "which could run code, and ganzoo only loads checkpoints with weights_only=True."
+        ) from exc
+    except Exception as exc:  # torch.load raises many types for non-torch or truncated files
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__})."
+        ) from exc
+
+    if not isinstance(raw, Mapping):
+        raise CheckpointError(
+            f"{path} holds a {type(raw).__name__}, not a dict of networks; "
+            "pass an official StarGAN v2 *_nets_ema.ckpt file."
+        )
+    if any(isinstance(k, str) and _strip_module_prefix(k) == _GENERATOR_MARKER for k in raw):
+        raw = {"generator": raw}
+    state_dicts = {
+        role: _clean_state_dict(role, raw[role], path) for role in NETWORK_CLASSES if role in raw
+    }
+    if "generator" not in state_dicts:
+        found = ", ".join(sorted(map(str, raw))) or "nothing"
+        raise CheckpointError(
+            f"{path} has no StarGAN v2 generator (found: {found}); "
+            "pass an official *_nets_ema.ckpt or *_nets.ckpt file."
+        )
+    return state_dicts
+
+
+# --------------------------------------------------------------------------------------------------
+# Inferring constructor arguments from shapes
+# --------------------------------------------------------------------------------------------------
+
+
+def _block_indices(state_dict: Mapping[str, torch.Tensor], prefix: str) -> list[int]:
+    """Sorted distinct i among keys ``{prefix}.{i}.…`` (e.g. the blocks of a ModuleList)."""
+    pattern = re.compile(rf"^{re.escape(prefix)}\.(\d+)\.")
+    return sorted({int(m.group(1)) for k in state_dict if (m := pattern.match(k))})
+
+
+def _shape(state_dict: Mapping[str, torch.Tensor], key: str, role: str) -> torch.Size:
+    try:
+        return state_dict[key].shape
+    except KeyError:
+        raise CheckpointError(
+            f'The {role} weights lack "{key}", so they are not an official StarGAN v2 {role}.'
+        ) from None
+
+
+def _trunk_config(state_dict: Mapping[str, torch.Tensor], trunk: str, role: str) -> dict[str, int]:
+    """img_size / widths of the style encoder or discriminator trunk (``shared`` or ``main``).
+
+    The trunk has log2(img_size) - 2 downsampling ResBlks, i.e. every Sequential entry that has a
+    ``conv1`` is one of them, and it always ends on a 4x4 map.
+    """
+    indices = _block_indices(state_dict, trunk)
+    res_blocks = [i for i in indices if f"{trunk}.{i}.conv1.weight" in state_dict]
+    if not res_blocks:
+        raise CheckpointError(f"The {role} weights have no residual blocks under {trunk!r}.")
+    widths = [_shape(state_dict, f"{trunk}.{i}.conv2.weight", role)[0] for i in res_blocks]
+    return {
+        "img_size": 2 ** (len(res_blocks) + 2),
+        "max_conv_dim": int(max(widths)),
+        "dim_in": int(_shape(state_dict, f"{trunk}.0.weight", role)[0]),
+    }
+
+
+def _generator_config(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    role = "generator"
+    if "hpf.filter" in state_dict:
+        # Official kernel is [[-1]*3, [-1, 8, -1], [-1]*3] / w_hpf, so its centre gives w_hpf back.
+        kernel = state_dict["hpf.filter"]
+        if kernel.shape != (3, 3) or not float(kernel[1, 1]) > 0:
+            raise CheckpointError(
+                "The generator's hpf.filter is not the official 3x3 high-pass kernel."
+            )
+        w_hpf = float(round(_HPF_CENTRE / float(kernel[1, 1]), 6))
+    else:
+        w_hpf = 0
+    blocks = _block_indices(state_dict, "encode")
+    widths = [_shape(state_dict, f"encode.{i}.conv2.weight", role)[0] for i in blocks]
+    # Encoder = downsampling blocks + 2 bottleneck blocks; official downsampling count is
+    # log2(img_size) - 4, +1 with w_hpf > 0.
+    num_downsamples = len(blocks) - 2
+    img_size = 2 ** (num_downsamples + (3 if w_hpf > 0 else 4))
+    return {
+        "img_size": img_size,
+        "style_dim": int(_shape(state_dict, "decode.0.norm1.fc.weight", role)[1]),
+        "max_conv_dim": int(max(widths)) if widths else 512,
+        "w_hpf": w_hpf,
+        "dim_in": int(_shape(state_dict, "from_rgb.weight", role)[0]),
+    }
+
+
+def _mapping_config(state_dict: Mapping[str, torch.Tensor]) -> dict[str, int]:
+    role = "mapping_network"
+    heads = _block_indices(state_dict, "unshared")
+    head_layers = _block_indices(state_dict, "unshared.0")
+    if not heads or not head_layers:
+        raise CheckpointError("The mapping_network weights have no per-domain MLP heads.")
+    last_layer = head_layers[-1]
+    first = _shape(state_dict, "shared.0.weight", role)
+    return {
+        "latent_dim": int(first[1]),
+        "style_dim": int(_shape(state_dict, f"unshared.0.{last_layer}.weight", role)[0]),
+        "num_domains": len(heads),
+        "hidden_dim": int(first[0]),
+    }
+
+
+def _style_encoder_config(state_dict: Mapping[str, torch.Tensor]) -> dict[str, int]:
+    role = "style_encoder"
+    trunk = _trunk_config(state_dict, "shared", role)
+    return {
+        "img_size": trunk["img_size"],
+        "style_dim": int(_shape(state_dict, "unshared.0.weight", role)[0]),
+        "num_domains": len(_block_indices(state_dict, "unshared")),
+        "max_conv_dim": trunk["max_conv_dim"],
+        "dim_in": trunk["dim_in"],
+    }
+
+
+def _discriminator_config(state_dict: Mapping[str, torch.Tensor]) -> dict[str, int]:
+    role = "discriminator"
+    trunk = _trunk_config(state_dict, "main", role)
+    last_conv = _block_indices(state_dict, "main")[-1]
+    return {
+        "img_size": trunk["img_size"],
+        "num_domains": int(_shape(state_dict, f"main.{last_conv}.weight", role)[0]),
+        "max_conv_dim": trunk["max_conv_dim"],
+        "dim_in": trunk["dim_in"],
+    }
+
+
+def infer_config(state_dicts: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[str, Any]:
+    """Constructor kwargs for each network present, inferred from tensor shapes.
+
+    Returns {"generator": {...}, "mapping_network": {...}, "style_encoder": {...},
+    "discriminator": {...}} (only the roles present) plus "num_domains". Values are plain
+    ints/floats, ready for config.json. Widths are returned explicitly (dim_in, max_conv_dim) so
+    narrow non-official models rebuild exactly too.
+    """
+    inferers = {
+        "generator": _generator_config,
+        "mapping_network": _mapping_config,
+        "style_encoder": _style_encoder_config,
+        "discriminator": _discriminator_config,
+    }
+    config: dict[str, Any] = {
+        role: inferers[role](state_dicts[role]) for role in NETWORK_CLASSES if role in state_dicts
+    }
+
+    # The generator is fully convolutional: with w_hpf = 0 its layout is the same for 16 and 32 px
+    # (both get one downsampling block). The style encoder / discriminator trunk pins img_size.
+    trunk_sizes = {config[r]["img_size"] for r in ("style_encoder", "discriminator") if r in config}
+    if len(trunk_sizes) > 1:
+        raise CheckpointError(
+            "The style encoder and discriminator disagree on the image size "
+            f"({sorted(trunk_sizes)})."
+        )
+    if trunk_sizes and "generator" in config:
+        config["generator"]["img_size"] = trunk_sizes.pop()
+
+    domain_counts = {r: config[r]["num_domains"] for r in config if "num_domains" in config[r]}
+    if len(set(domain_counts.values())) > 1:
+        raise CheckpointError(f"The networks disagree on the number of domains ({domain_counts}).")
+    if domain_counts:
+        config["num_domains"] = next(iter(domain_counts.values()))
+    return config
+
+
+def _check_layout(
+    role: str, kwargs: dict[str, Any], state_dict: Mapping[str, torch.Tensor]
+) -> None:
+    """Build the network on the meta device and compare keys and shapes with the checkpoint."""
+    try:
+        with torch.device("meta"):  # shapes only: no memory, no init cost
+            network = NETWORK_CLASSES[role](**kwargs)
+    except ValueError as exc:
+        raise CheckpointError(f"The {role} weights imply an unsupported layout ({exc}).") from exc
+    expected = {k: tuple(v.shape) for k, v in network.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state_dict.items()}
+    if expected == found:
+        return
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    wrong = [k for k in expected if k in found and expected[k] != found[k]]
+    if missing:
+        detail = f'lacks "{missing[0]}"'
+    elif unexpected:
+        detail = f'has unexpected "{unexpected[0]}"'
+    else:
+        detail = f'has "{wrong[0]}" of shape {found[wrong[0]]} instead of {expected[wrong[0]]}'
+    raise CheckpointError(
+        f"The {role} weights do not match a StarGAN v2 {role} built with {kwargs}: the checkpoint "
+        f"{detail}."
+    )
+
+
+def convert(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
+    """Load an official checkpoint and infer how to rebuild its networks.
+
+    Returns (config, state_dicts): ``NETWORK_CLASSES[role](**config[role])`` then accepts
+    ``state_dicts[role]`` with ``load_state_dict(strict=True)`` for every role present.
+    """
+    state_dicts = load_official(path)
+    config = infer_config(state_dicts)
+    for role in NETWORK_CLASSES:
+        if role in state_dicts:
+            _check_layout(role, config[role], state_dicts[role])
+    return config, state_dicts

@@ -345,9 +345,9 @@ def save_converted(
     model_cls = get_registry().get("models", model_name)
     resolved = recipe_from_dict({**recipe, "model": model_name}, source=f"{model_name} conversion", check_data=False)
     model = model_cls(resolved, domains)
-    model.build(init=False)
-    model.nets = {role: net for role, net in model.nets.items() if role in state_dicts}
-    model.network_specs = {role: spec for role, spec in model.network_specs.items() if role in state_dicts}
+    # Build only the networks that have weights: a left-out role (e.g. no discriminator in a
+    # generator-only release) need not even be constructible from the recipe's defaults.
+    model.build({role: model.network_spec(role) for role in model.network_roles if role in state_dicts}, init=False)
     model.ema_nets = {role: net for role, net in model.ema_nets.items() if role in (ema_state_dicts or {})}
     for role, net in model.nets.items():
         _load_state_strict(net, state_dicts[role], role)

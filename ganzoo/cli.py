@@ -178,7 +178,8 @@ def run(
 def translate(
     model: str = typer.Argument(..., help="model folder or run directory"),
     input: Path = typer.Option(..., "--input", "-i", help="an image file or a folder of images"),
-    target: str = typer.Option(..., "--target", "-t", help="target domain name"),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="target domain name"),
+    attrs: Optional[str] = typer.Option(None, "--attrs", help="attribute models: attributes to set, e.g. Blond_Hair,Male=0 (others kept)"),
     out_dir: Path = typer.Option(..., "--out", "-o", help="folder for the translated images"),
     reference: Optional[Path] = typer.Option(None, "--reference", "-r", help="reference image whose style to use (StarGAN v2)"),
     num: int = typer.Option(1, "--num", "-n", min=1, max=1000, help="outputs per input (different random styles)"),
@@ -199,7 +200,15 @@ def translate(
 
     net = load(model, device=str(pick_device(device)))
     domains = net.domains
-    if target not in domains:
+    if attrs is not None:
+        if target is not None:
+            raise GanzooError("Give either --target DOMAIN or --attrs A,B=0, not both.")
+        if not hasattr(net, "attribute_target"):
+            raise GanzooError(f"Model {net.name} has no attribute labels; choose a domain with --target instead of --attrs.")
+    elif target is None:
+        hint = " or attributes with --attrs (e.g. --attrs Blond_Hair,Male=0)" if getattr(net, "label_kind", "") == "attributes" else ""
+        raise GanzooError(f"Name a target domain with --target ({', '.join(domains)}){hint}.")
+    elif target not in domains:
         raise GanzooError(f'Target domain "{target}" is not one of this model\'s domains ({", ".join(domains)}).{did_you_mean(target, domains)}')
     if input.is_dir():
         files = list_images(input)
@@ -216,7 +225,7 @@ def translate(
             raise GanzooError(f"Model {net.name} has no reference-guided mode; drop --reference.")
         ref = resize(to_tensor(read_image(reference)), size).unsqueeze(0)
     out_dir.mkdir(parents=True, exist_ok=True)
-    target_idx = domains.index(target)
+    target_idx = domains.index(target) if target is not None else None
     gen = torch.Generator().manual_seed(seed)
     skipped, written = [], 0
     images, names = [], []
@@ -226,7 +235,10 @@ def translate(
         if not images:
             return
         x = torch.stack(images).to(net.device)
-        t = torch.full((x.shape[0],), target_idx, dtype=torch.long, device=net.device)
+        if attrs is not None:  # attribute vectors: the sources' labels with the named attributes set
+            t = net.attribute_target(x, attrs)
+        else:
+            t = torch.full((x.shape[0],), target_idx, dtype=torch.long, device=net.device)
         for k in range(num):
             r = ref.expand(x.shape[0], -1, -1, -1) if ref is not None else None
             y = net.translate(x, t, reference=r, generator=gen)

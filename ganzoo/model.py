@@ -194,7 +194,7 @@ def _network_class(registry, name: str, where: str):
 def data_kwargs(recipe: Recipe) -> dict[str, Any]:
     """The ``data:`` keys that go to the dataset constructor."""
     data = recipe.data.model_dump()
-    for key in ("name", "batch_size", "num_workers"):
+    for key in ("name", "batch_size", "num_workers", "download_hint"):
         data.pop(key, None)
     # Unset common keys (root, domains) are left to the dataset's own defaults.
     return {k: v for k, v in data.items() if v is not None or k in (recipe.data.model_extra or {})}

@@ -44,6 +44,7 @@ class DataConfig(BaseModel):
     domains: list[str] | None = None
     batch_size: int = Field(8, ge=1, le=65536)
     num_workers: int = Field(0, ge=0, le=256)
+    download_hint: str | None = Field(None, description="where to get the data; shown when the data folder is missing")
 
 
 class OptimConfig(StrictModel):
@@ -71,6 +72,7 @@ class TrainConfig(StrictModel):
     log_every: int = Field(10, ge=1)
     compile: bool = False
     channels_last: bool = False
+    threads: int | None = Field(None, ge=1, le=1024, description="CPU threads for torch (default: torch's choice)")
 
 
 class EvalConfig(StrictModel):

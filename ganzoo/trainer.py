@@ -126,8 +126,16 @@ class TrainItems(torch.utils.data.Dataset):
 def build_dataset(recipe: Recipe, split: str):
     from ganzoo.plugins import get_registry
 
+    from ganzoo.errors import DataError
+
     dataset_cls = get_registry().get("datasets", recipe.data.name)
-    return dataset_cls(split=split, **data_kwargs(recipe))
+    try:
+        return dataset_cls(split=split, **data_kwargs(recipe))
+    except DataError as exc:
+        hint = recipe.data.download_hint
+        if hint and "missing" in str(exc):
+            raise DataError(f"{str(exc).rstrip('.')}; {hint}") from None
+        raise
 
 
 # --------------------------------------------------------------------------- EMA and schedules
@@ -179,10 +187,6 @@ class Trainer:
     # ------------------------------------------------------------------ setup
 
     def _prepare_run_dir(self) -> None:
-        if not self.resume and (self.run_dir / "latest.json").exists():
-            raise GanzooError(
-                f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} or choose another --out."
-            )
         try:
             (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
             probe = self.run_dir / ".write-test"
@@ -199,6 +203,9 @@ class Trainer:
         self.device = pick_device(cfg.device)
         if self.device.type == "cpu" and cfg.precision == "fp16":
             raise GanzooError("train.precision fp16 needs a CUDA GPU; use fp32 or bf16 on CPU.")
+        if cfg.threads:
+            # Small networks on few cores run faster on one thread than on several competing ones.
+            torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         np.random.seed(cfg.seed % 2**32)
@@ -302,8 +309,12 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> RunResult:
+        if not self.resume and (self.run_dir / "latest.json").exists():
+            raise GanzooError(
+                f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} or choose another --out."
+            )
+        self._setup()  # data and networks first: a bad recipe or data folder leaves no run directory behind
         self._prepare_run_dir()
-        self._setup()
         if self.resume:
             self._restore()
         else:

@@ -164,8 +164,10 @@ class StarGANv2(GANModel):
             loss_adv = F.binary_cross_entropy_with_logits(out.float(), torch.ones_like(out, dtype=torch.float32))
             # style reconstruction
             loss_sty = (E(x_fake, y_trg).float() - s_trg.float()).abs().mean()
-            # diversity sensitive: the second output is a constant target (detached), as officially
-            x_fake2 = G(x_real, self.style(y_trg, **second)).detach()
+            # diversity sensitive: the second output is a constant target (the official code detaches it;
+            # computing it without a graph gives the same value for less work)
+            with torch.no_grad():
+                x_fake2 = G(x_real, self.style(y_trg, **second))
             loss_ds = (x_fake.float() - x_fake2.float()).abs().mean()
             # cycle consistency with the source's own style
             x_rec = G(x_fake, E(x_real, y_org))

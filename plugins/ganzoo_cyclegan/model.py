@@ -1,0 +1,306 @@
+"""CycleGAN's training algorithm (Zhu et al., ICCV 2017), following the official ``cycle_gan_model``.
+
+Two generators translate between domains a and b (``data.domains[0]`` and
+``[1]``); each domain has a PatchGAN discriminator judging images *of* that
+domain. Official names map to ours as
+
+    G_A -> generator_a2b     G_B -> generator_b2a
+    D_A -> discriminator_b   D_B -> discriminator_a   (official D_A judges G_A's outputs, i.e. domain B)
+
+One iteration: the generator step (D frozen) with adversarial + cycle
+(lambda 10 each way) + identity (0.5 x lambda) losses, then the discriminator
+step on real images and on fakes drawn from a history pool of 50.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import random
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from ganzoo.errors import GanzooError, RecipeError
+from ganzoo.model import GANModel
+from ganzoo.recipe import StrictModel
+
+GAN_MODES = ("lsgan", "vanilla", "wgangp")
+
+
+class CycleGANLosses(StrictModel):
+    """Loss weights and the discriminators' history pool (official ``cycle_gan`` defaults)."""
+
+    gan_mode: Literal["lsgan", "vanilla", "wgangp"] = "lsgan"
+    cycle_a: float = Field(10.0, ge=0, description="lambda_A: weight of |G_b2a(G_a2b(a)) - a|")
+    cycle_b: float = Field(10.0, ge=0, description="lambda_B: weight of |G_a2b(G_b2a(b)) - b|")
+    identity: float = Field(0.5, ge=0, description="identity weight as a fraction of the cycle weight (official lambda_identity)")
+    gradient_penalty: float = Field(10.0, ge=0, description="lambda_gp, used only with gan_mode wgangp")
+    pool_size: int = Field(50, ge=0, description="past fakes kept per discriminator; 0 shows D only the newest fakes")
+
+
+# --------------------------------------------------------------------------- losses shared with pix2pix
+
+
+def gan_loss(prediction: torch.Tensor, target_is_real: bool, mode: str) -> torch.Tensor:
+    """The official ``GANLoss``: LSGAN (MSE to 1/0), vanilla (BCE on logits) or WGAN (-/+ mean score)."""
+    prediction = prediction.float()
+    if mode == "lsgan":
+        target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
+        return F.mse_loss(prediction, target)
+    if mode == "vanilla":
+        target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
+        return F.binary_cross_entropy_with_logits(prediction, target)
+    if mode == "wgangp":
+        return -prediction.mean() if target_is_real else prediction.mean()
+    raise ValueError(f'gan mode must be one of {", ".join(GAN_MODES)}, got "{mode}"')
+
+
+def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017), the official ``cal_gradient_penalty`` "mixed" variant without lambda.
+
+    E[(||grad_x D(x)||_2 - 1)^2] at random per-sample interpolations between real and fake.
+    (The official cycle_gan/pix2pix models define this but never call it; with
+    ``gan_mode wgangp`` we do, since an unconstrained critic diverges.)
+    """
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    score = discriminator(mixed)
+    (grad,) = torch.autograd.grad(score.float().sum(), mixed, create_graph=True)
+    return ((grad.float().flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+@contextlib.contextmanager
+def frozen(*nets: nn.Module):
+    """The official ``set_requires_grad(nets, False)`` for the duration of one step."""
+    flags = [[p.requires_grad for p in n.parameters()] for n in nets]
+    for n in nets:
+        n.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for n, saved in zip(nets, flags):
+            for p, flag in zip(n.parameters(), saved):
+                p.requires_grad_(flag)
+
+
+@torch.no_grad()
+def generate_as_official_test(generator: nn.Module, images: torch.Tensor, rng: torch.Generator | None = None) -> torch.Tensor:
+    """Run ``generator`` the way the official ``test.py`` does (no ``--eval``): one image at a time, train mode.
+
+    The official test script never calls ``model.eval()`` unless asked, so
+    dropout stays on (pix2pix's only source of randomness) and batch norm uses
+    the statistics of the single test image. We reproduce that without side
+    effects: the running statistics are updated on throw-away copies, the
+    module's mode is restored, and dropout draws from ``rng`` (or a fork of
+    the global RNG), not from the global stream.
+    """
+    from torch.func import functional_call
+
+    was_training = generator.training
+    seed = int(torch.randint(0, 2**62, (1,), generator=rng)) if rng is not None else None
+    outputs = []
+    try:
+        generator.train()
+        devices = [images.device] if images.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            if seed is not None:
+                torch.manual_seed(seed)
+            for image in images:
+                scratch = {name: b.clone() for name, b in generator.named_buffers()}
+                outputs.append(functional_call(generator, scratch, (image[None],)))
+    finally:
+        generator.train(was_training)
+    return torch.cat(outputs)
+
+
+# --------------------------------------------------------------------------- the history pool
+
+
+class ImagePool:
+    """Shrivastava et al.'s history of generated images, as the official ``ImagePool``.
+
+    Until full, every new fake is stored and returned. Afterwards each fake is,
+    with probability 1/2, swapped for a random stored one (which is returned);
+    otherwise it is returned as is. Draws use torch's global RNG, which the
+    trainer saves and restores. The stored images are *not* checkpointed: a
+    resumed run starts with an empty pool, exactly as the official
+    ``--continue_train`` does.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self.images: list[torch.Tensor] = []
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return images
+        returned = []
+        for image in images.detach():
+            image = image[None]
+            if len(self.images) < self.size:
+                self.images.append(image)
+                returned.append(image)
+            elif float(torch.rand(())) > 0.5:
+                slot = int(torch.randint(0, self.size, ()))
+                returned.append(self.images[slot])
+                self.images[slot] = image
+            else:
+                returned.append(image)
+        return torch.cat(returned)
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def _network(name: str, **kwargs) -> dict[str, Any]:
+    return {"name": name, **kwargs}
+
+
+class CycleGAN(GANModel):
+    """CycleGAN: two generators and two PatchGANs for one pair of domains (a <-> b)."""
+
+    network_roles = {
+        "generator_a2b": "cyclegan.resnet_generator",
+        "generator_b2a": "cyclegan.resnet_generator",
+        "discriminator_a": "cyclegan.nlayer_discriminator",
+        "discriminator_b": "cyclegan.nlayer_discriminator",
+    }
+    LossConfig = CycleGANLosses
+
+    @staticmethod
+    def generators_for_domains(k: int) -> int:
+        """Generators needed to translate between every ordered pair of k domains: k(k-1) (k(k-1)/2 models)."""
+        return k * (k - 1)
+
+    @staticmethod
+    def models_for_domains(k: int) -> int:
+        return k * (k - 1) // 2
+
+    @classmethod
+    def default_recipe(cls) -> dict[str, Any]:
+        # Official train options with --model cycle_gan: resnet_9blocks, basic D, instance norm, no dropout.
+        generator = _network("cyclegan.resnet_generator", ngf=64, norm="instance", use_dropout=False, n_blocks=9)
+        discriminator = _network("cyclegan.nlayer_discriminator", ndf=64, n_layers=3, norm="instance")
+        return {
+            "networks": {
+                "generator_a2b": dict(generator), "generator_b2a": dict(generator),
+                "discriminator_a": dict(discriminator), "discriminator_b": dict(discriminator),
+            },
+            "data": {"image_size": 256, "batch_size": 1},
+            "optim": {"lr": 2e-4, "betas": [0.5, 0.999], "schedule": "linear"},
+            "train": {"ema": 0.0},
+        }
+
+    def __init__(self, recipe, domains: list[str]):
+        super().__init__(recipe, domains)
+        if len(self.domains) != 2:
+            raise RecipeError(
+                f"{recipe._source}: data.domains: CycleGAN translates between exactly two domains, got {len(self.domains)} "
+                f"({', '.join(self.domains)}); pick a pair, e.g. --set data.domains=[red,blue] "
+                f"(k domains take {self.models_for_domains(len(self.domains))} CycleGAN models)."
+            )
+        pool = self.losses.pool_size
+        self.fake_a_pool, self.fake_b_pool = ImagePool(pool), ImagePool(pool)
+
+    def init_weights(self) -> None:
+        from ganzoo_cyclegan.networks import init_normal
+
+        for net in self.nets.values():
+            net.apply(init_normal)
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """One Adam for both generators and one for both discriminators, as officially (itertools.chain)."""
+        o = self.optim
+
+        def adam(*roles: str) -> torch.optim.Optimizer:
+            params = itertools.chain(*(self.nets[r].parameters() for r in roles))
+            return torch.optim.Adam(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+
+        return {"generators": adam("generator_a2b", "generator_b2a"), "discriminators": adam("discriminator_a", "discriminator_b")}
+
+    # ------------------------------------------------------------------ data
+
+    def training_item(self, dataset, index: int, rng: random.Random) -> dict[str, torch.Tensor]:
+        """An unpaired (a, b) example: item ``index`` plus a random image of the other domain.
+
+        The official unaligned loader walks A in order and draws B at random; with
+        the trainer's class-balanced indices, both sides are uniform draws.
+        """
+        groups = getattr(dataset, "_ganzoo_groups", None)
+        if groups is None:
+            groups = dataset._ganzoo_groups = dataset.indices_by_label()
+        label = dataset.labels[index]
+        other = rng.choice(groups[1 - label])
+        first, second = dataset.load(index, rng), dataset.load(other, rng)
+        a, b = (first, second) if label == 0 else (second, first)
+        return {"a": a, "b": b}
+
+    # ------------------------------------------------------------------ training
+
+    def generator_loss(self, real_a, real_b, ctx):
+        n, l = self.nets, self.losses
+        with ctx.autocast():
+            fake_b = n["generator_a2b"](real_a)
+            fake_a = n["generator_b2a"](real_b)
+            rec_a = n["generator_b2a"](fake_b)
+            rec_b = n["generator_a2b"](fake_a)
+            adv_a2b = gan_loss(n["discriminator_b"](fake_b), True, l.gan_mode)
+            adv_b2a = gan_loss(n["discriminator_a"](fake_a), True, l.gan_mode)
+            cycle_a = (rec_a.float() - real_a.float()).abs().mean()
+            cycle_b = (rec_b.float() - real_b.float()).abs().mean()
+            logs = {"adv_a2b": adv_a2b, "adv_b2a": adv_b2a, "cycle_a": cycle_a, "cycle_b": cycle_b}
+            loss = adv_a2b + adv_b2a + l.cycle_a * cycle_a + l.cycle_b * cycle_b
+            if l.identity > 0:
+                # A generator fed an image already in its output domain should leave it alone.
+                idt_b = (n["generator_a2b"](real_b).float() - real_b.float()).abs().mean()
+                idt_a = (n["generator_b2a"](real_a).float() - real_a.float()).abs().mean()
+                loss = loss + l.identity * (l.cycle_b * idt_b + l.cycle_a * idt_a)
+                logs.update(idt_a=idt_a, idt_b=idt_b)
+        return loss, fake_a.detach(), fake_b.detach(), logs
+
+    def discriminator_loss(self, discriminator: nn.Module, real, fake, ctx):
+        """0.5 * (loss on real + loss on (pooled) fake), the official ``backward_D_basic``."""
+        mode = self.losses.gan_mode
+        with ctx.autocast():
+            loss = 0.5 * (gan_loss(discriminator(real), True, mode) + gan_loss(discriminator(fake), False, mode))
+        if mode == "wgangp" and self.losses.gradient_penalty > 0:
+            loss = loss + self.losses.gradient_penalty * gradient_penalty(discriminator, real, fake)
+        return loss
+
+    def train_step(self, batch, step, ctx):
+        real_a, real_b = batch["a"], batch["b"]
+        n = self.nets
+        with frozen(n["discriminator_a"], n["discriminator_b"]):
+            g_loss, fake_a, fake_b, g_logs = self.generator_loss(real_a, real_b, ctx)
+            ctx.optimize(g_loss, "generators")
+        # The fakes come from the forward pass before the generator update, as officially.
+        d_a = self.discriminator_loss(n["discriminator_a"], real_a, self.fake_a_pool.query(fake_a), ctx)
+        d_b = self.discriminator_loss(n["discriminator_b"], real_b, self.fake_b_pool.query(fake_b), ctx)
+        ctx.optimize(d_a + d_b, "discriminators")
+        logs = {f"G/{k}": v.detach() for k, v in g_logs.items()}
+        logs.update({"D/a": d_a.detach(), "D/b": d_b.detach()})
+        return logs
+
+    # ------------------------------------------------------------------ inference
+
+    @torch.no_grad()
+    def translate(self, images, target, *, reference=None, z=None, generator=None):
+        """Images into domain ``target`` (per sample): index 1 (b) uses generator_a2b, index 0 (a) generator_b2a."""
+        nets = self.inference_nets()
+        out = torch.empty_like(images)
+        target = torch.as_tensor(target, device=images.device)
+        for domain, role in ((1, "generator_a2b"), (0, "generator_b2a")):
+            chosen = target == domain
+            if not chosen.any():
+                continue
+            if role not in nets:
+                raise GanzooError(
+                    f'This model folder has no {role}, so it cannot translate into "{self.domains[domain]}"; '
+                    f'it only translates into "{self.domains[1 - domain]}" (official pretrained files hold one direction).'
+                )
+            out[chosen] = generate_as_official_test(nets[role], images[chosen], generator)
+        return out.clamp(-1, 1)

@@ -1,0 +1,124 @@
+"""pix2pix's training algorithm (Isola et al., CVPR 2017), following the official ``pix2pix_model``.
+
+A U-Net generator maps an input image (domain ``data.domains[0]``) to its
+paired output (``data.domains[1]``). The discriminator is conditional: it
+judges the channel concatenation (input, output), so it learns whether the
+output *fits this input*, not only whether it looks real. One iteration: the
+discriminator step first, then the generator step (adversarial + 100 x L1 to
+the true output).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+
+from ganzoo.errors import DataError
+from ganzoo.model import GANModel
+from ganzoo.recipe import StrictModel
+from ganzoo_cyclegan.model import frozen, gan_loss, generate_as_official_test, gradient_penalty
+
+
+class Pix2PixLosses(StrictModel):
+    """Official pix2pix training defaults: vanilla GAN, lambda_L1 100, no image pool."""
+
+    gan_mode: Literal["vanilla", "lsgan", "wgangp"] = "vanilla"
+    l1: float = Field(100.0, ge=0, description="lambda_L1: weight of |G(input) - output|")
+    gradient_penalty: float = Field(10.0, ge=0, description="lambda_gp, used only with gan_mode wgangp")
+
+
+class Pix2Pix(GANModel):
+    """pix2pix: one U-Net generator (input -> output) and a conditional PatchGAN on (input, output)."""
+
+    network_roles = {"generator": "cyclegan.unet_generator", "discriminator": "cyclegan.nlayer_discriminator"}
+    # The discriminator sees input and output stacked, so its channels follow the generator's.
+    derived_network_args = {"discriminator": ("input_nc",)}
+    LossConfig = Pix2PixLosses
+
+    @staticmethod
+    def generators_for_domains(k: int) -> int:
+        """One generator per ordered pair of k domains, as for CycleGAN: k(k-1)."""
+        return k * (k - 1)
+
+    @classmethod
+    def default_recipe(cls) -> dict[str, Any]:
+        # Official --model pix2pix: unet_256, batch norm, dropout on, basic D, batch size 1.
+        return {
+            "networks": {
+                "generator": {"name": "cyclegan.unet_generator", "num_downs": 8, "ngf": 64, "norm": "batch", "use_dropout": True},
+                "discriminator": {"name": "cyclegan.nlayer_discriminator", "ndf": 64, "n_layers": 3, "norm": "batch"},
+            },
+            "data": {"image_size": 256, "batch_size": 1},
+            "optim": {"lr": 2e-4, "betas": [0.5, 0.999], "schedule": "linear"},
+            "train": {"ema": 0.0},
+        }
+
+    def derived_kwargs(self, role: str) -> dict[str, Any]:
+        if role != "discriminator":
+            return {}
+        generator = self.recipe.networks.get("generator", {})
+        return {"input_nc": generator.get("input_nc", 3) + generator.get("output_nc", 3)}
+
+    def init_weights(self) -> None:
+        from ganzoo_cyclegan.networks import init_normal
+
+        for net in self.nets.values():
+            net.apply(init_normal)
+
+    # ------------------------------------------------------------------ data
+
+    def training_item(self, dataset, index: int, rng: random.Random) -> dict[str, torch.Tensor]:
+        """A pair (input, its true output) with one crop/flip shared by both."""
+        if not hasattr(dataset, "load_pair"):
+            raise DataError(
+                f'pix2pix needs paired images, but the "{type(dataset).__name__}" dataset has none; '
+                "use data.name aligned (official A|B images) or shapes_pairs."
+            )
+        source, target = dataset.load_pair(index, rng)
+        return {"source": source, "target": target}
+
+    # ------------------------------------------------------------------ training
+
+    def discriminator_loss(self, source, real, fake, ctx):
+        """0.5 * [loss(D(input, fake), fake) + loss(D(input, real), real)], the official ``backward_D``."""
+        D, mode = self.nets["discriminator"], self.losses.gan_mode
+        fake_pair, real_pair = torch.cat([source, fake.detach()], 1), torch.cat([source, real], 1)
+        with ctx.autocast():
+            loss = 0.5 * (gan_loss(D(fake_pair), False, mode) + gan_loss(D(real_pair), True, mode))
+        if mode == "wgangp" and self.losses.gradient_penalty > 0:
+            loss = loss + self.losses.gradient_penalty * gradient_penalty(D, real_pair, fake_pair)
+        return loss
+
+    def train_step(self, batch, step, ctx):
+        source, real = batch["source"], batch["target"]
+        G, D = self.nets["generator"], self.nets["discriminator"]
+        with ctx.autocast():
+            fake = G(source)
+        # D step first, on the fake of this forward pass.
+        d_loss = self.discriminator_loss(source, real, fake, ctx)
+        ctx.optimize(d_loss, "discriminator")
+        with frozen(D), ctx.autocast():
+            adv = gan_loss(D(torch.cat([source, fake], 1)), True, self.losses.gan_mode)
+            l1 = (fake.float() - real.float()).abs().mean()
+            g_loss = adv + self.losses.l1 * l1
+        ctx.optimize(g_loss, "generator")
+        return {"D/loss": d_loss.detach(), "G/adv": adv.detach(), "G/l1": l1.detach()}
+
+    # ------------------------------------------------------------------ inference
+
+    @torch.no_grad()
+    def translate(self, images, target, *, reference=None, z=None, generator=None):
+        """Inputs -> outputs for target index 1; target 0 (the input domain) returns the input unchanged.
+
+        As the official test script (no ``--eval``): dropout on, batch norm on
+        the single image's statistics; ``generator`` seeds the dropout noise.
+        """
+        target = torch.as_tensor(target, device=images.device)
+        out = images.clone()
+        chosen = target == 1
+        if chosen.any():
+            out[chosen] = generate_as_official_test(self.inference_nets()["generator"], images[chosen], generator)
+        return out.clamp(-1, 1)

@@ -1,0 +1,156 @@
+"""Read official StarGAN v1 checkpoints (yunjey/stargan) into a ganzoo model folder.
+
+The official solver saves ``{iter}-G.ckpt`` and ``{iter}-D.ckpt``, each a bare
+``state_dict()`` written by ``torch.save``. Our networks use the same keys
+(instance-norm running statistics included), so conversion is: load safely,
+infer the constructor arguments from the tensor shapes, check the layout, and
+write safetensors with ``ganzoo.checkpoint.save_converted``.
+
+    ganzoo convert stargan 200000-G.ckpt 200000-D.ckpt out/stargan_celeba_128
+
+Files are opened only with ``torch.load(weights_only=True)``: a file that needs
+arbitrary unpickling (code) is refused, never executed. What the shapes cannot
+tell is taken from options: ``--domains`` (attribute or domain names, default
+the official five CelebA attributes for 5 labels, the RaFD expressions for 8),
+``--image-size`` (needed only without D.ckpt; default 128) and
+``--option dataset=celeba|rafd|imagefolder`` (the label kind; default from the names).
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganzoo.errors import CheckpointError, GanzooError
+
+from .data import CELEBA_ATTRIBUTES, DEFAULT_ATTRIBUTES, RAFD_EXPRESSIONS
+from .networks import Discriminator, Generator
+
+# Keys that tell a G file from a D file.
+_GENERATOR_MARKER = "main.0.weight"
+_DISCRIMINATOR_MARKER = "conv2.weight"
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A bare official state_dict of tensors, loaded without running pickled code."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint file {path} does not exist; check the path.")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f" ({found.group(1)})" if found else ""
+        raise CheckpointError(
+            f"Refusing to load {path}: it needs pickled objects other than tensors{what}, which could run code; "
+            "ganzoo reads official checkpoints only with weights_only=True."
+        ) from None
+    except Exception as exc:  # torch.load raises many types for non-torch or truncated files
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}).") from None
+    if not isinstance(raw, Mapping) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in raw.items()):
+        raise CheckpointError(f"{path} is not a state_dict of tensors; pass the official {{iter}}-G.ckpt / {{iter}}-D.ckpt files.")
+    # DataParallel prefixes, should a retrained file carry them.
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in raw.items()}
+
+
+def _shape(state: Mapping[str, torch.Tensor], key: str, role: str) -> torch.Size:
+    if key not in state:
+        raise CheckpointError(f'The {role} weights lack "{key}", so they are not an official StarGAN {role}.')
+    return state[key].shape
+
+
+def generator_config(state: Mapping[str, torch.Tensor]) -> dict[str, int]:
+    """conv_dim, c_dim, repeat_num of an official G: first conv is (conv_dim, 3 + c_dim, 7, 7)."""
+    first = _shape(state, "main.0.weight", "generator")
+    blocks = {int(m.group(1)) for k in state if (m := re.match(r"main\.(\d+)\.main\.", k))}
+    return {"conv_dim": int(first[0]), "c_dim": int(first[1]) - 3, "repeat_num": len(blocks)}
+
+
+def discriminator_config(state: Mapping[str, torch.Tensor]) -> dict[str, int]:
+    """image_size, conv_dim, c_dim, repeat_num of an official D; conv2's kernel is image_size / 2**repeat_num."""
+    convs = {int(m.group(1)) for k in state if (m := re.match(r"main\.(\d+)\.weight$", k))}
+    classifier = _shape(state, "conv2.weight", "discriminator")
+    repeat_num = len(convs)
+    return {
+        "image_size": int(classifier[-1]) * 2**repeat_num,
+        "conv_dim": int(_shape(state, "main.0.weight", "discriminator")[0]),
+        "c_dim": int(classifier[0]),
+        "repeat_num": repeat_num,
+    }
+
+
+def _check_layout(role: str, network_cls, kwargs: dict[str, int], state: Mapping[str, torch.Tensor]) -> None:
+    with torch.device("meta"):  # shapes only
+        expected = {k: tuple(v.shape) for k, v in network_cls(**kwargs).state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != found:
+        missing = [k for k in expected if k not in found]
+        extra = [k for k in found if k not in expected]
+        wrong = [k for k in expected if k in found and expected[k] != found[k]]
+        detail = (f'lacks "{missing[0]}"' if missing else f'has an unexpected "{extra[0]}"' if extra
+                  else f'has "{wrong[0]}" of shape {found[wrong[0]]}, not {expected[wrong[0]]}')
+        raise CheckpointError(f"The {role} weights are not an official StarGAN {role} with {kwargs}: the file {detail}.")
+
+
+def _default_names(c_dim: int) -> list[str]:
+    if c_dim == len(DEFAULT_ATTRIBUTES):
+        return list(DEFAULT_ATTRIBUTES)
+    if c_dim == len(RAFD_EXPRESSIONS):
+        return list(RAFD_EXPRESSIONS)
+    raise GanzooError(f"The checkpoint has {c_dim} labels; name them with --domains A,B,... (in training order).")
+
+
+def convert(paths, out_dir, *, image_size: int | None = None, domains: list[str] | None = None, net: str | None = None,
+            **options: Any) -> Path:
+    """Convert ``G.ckpt`` [``D.ckpt``] (either order) into a model folder at ``out_dir``."""
+    if net is not None:
+        raise GanzooError("StarGAN checkpoints need no --net; the layout is read from the tensor shapes.")
+    unknown = set(options) - {"dataset"}
+    if unknown:
+        raise GanzooError(f"Unknown stargan converter option {sorted(unknown)[0]}; the only --option is dataset=celeba|rafd|imagefolder.")
+    if not 1 <= len(paths) <= 2:
+        raise GanzooError("Give the official G.ckpt and optionally D.ckpt, then the output folder.")
+    states: dict[str, dict[str, torch.Tensor]] = {}
+    for path in paths:
+        state = load_state_dict(path)
+        role = "discriminator" if _DISCRIMINATOR_MARKER in state else "generator" if _GENERATOR_MARKER in state else None
+        if role is None or role in states:
+            raise CheckpointError(f"{path} is not an official StarGAN G or D state_dict (or the same kind was given twice).")
+        states[role] = state
+    if "generator" not in states:
+        raise CheckpointError("No generator among the files; pass the official {iter}-G.ckpt (and optionally {iter}-D.ckpt).")
+
+    g_kwargs = generator_config(states["generator"])
+    _check_layout("generator", Generator, g_kwargs, states["generator"])
+    d_kwargs = None
+    if "discriminator" in states:
+        d_kwargs = discriminator_config(states["discriminator"])
+        _check_layout("discriminator", Discriminator, d_kwargs, states["discriminator"])
+        if d_kwargs["c_dim"] != g_kwargs["c_dim"]:
+            raise CheckpointError(f"G has {g_kwargs['c_dim']} labels but D classifies {d_kwargs['c_dim']}; they are not one model.")
+        if image_size is not None and image_size != d_kwargs["image_size"]:
+            raise GanzooError(f"--image-size {image_size} disagrees with the discriminator, which was built for {d_kwargs['image_size']}.")
+        image_size = d_kwargs["image_size"]
+
+    c_dim = g_kwargs["c_dim"]
+    names = list(domains) if domains else _default_names(c_dim)
+    if len(names) != c_dim:
+        raise GanzooError(f"--domains names {len(names)} labels but the checkpoint has {c_dim}.")
+    dataset = options.get("dataset") or ("celeba" if all(n in CELEBA_ATTRIBUTES for n in names) else
+                                         "rafd" if names == RAFD_EXPRESSIONS else "imagefolder")
+
+    networks: dict[str, dict[str, int]] = {"generator": {"conv_dim": g_kwargs["conv_dim"], "repeat_num": g_kwargs["repeat_num"]}}
+    if d_kwargs is not None:
+        networks["discriminator"] = {"conv_dim": d_kwargs["conv_dim"], "repeat_num": d_kwargs["repeat_num"]}
+    recipe = {
+        "networks": networks,
+        "data": {"name": dataset, "image_size": int(image_size or 128), "domains": names},
+    }
+    from ganzoo.checkpoint import save_converted
+
+    return save_converted("stargan", out_dir, domains=names, recipe=recipe, state_dicts=states)

@@ -593,3 +593,33 @@ def test_mismatched_layouts_are_refused(tmp_path):
     torch.save(no_hpf, tmp_path / "no_hpf.ckpt")
     with pytest.raises(CheckpointError, match="generator"):
         convert(tmp_path / "no_hpf.ckpt")
+
+
+def test_cli_convert_then_load_and_translate(tmp_path, cli):
+    """`ganzoo convert stargan_v2` writes a model folder holding exactly the official tensors."""
+    import numpy as np
+    from PIL import Image
+
+    import ganzoo
+
+    c = SMALL_CONFIGS["hpf_32"]
+    nets = small_networks(c, seed=30)
+    ema_file = tmp_path / "100000_nets_ema.ckpt"
+    torch.save({r: nets[r].state_dict() for r in ("generator", "mapping_network", "style_encoder")}, ema_file)
+    nets_file = tmp_path / "100000_nets.ckpt"
+    torch.save({r: n.state_dict() for r, n in nets.items()}, nets_file)
+    result = cli("convert", "stargan_v2", str(ema_file), str(nets_file), str(tmp_path / "model"),
+                 "--domains", ",".join(f"d{i}" for i in range(c["num_domains"])))
+    assert result.returncode == 0, result.stderr
+    model = ganzoo.load(str(tmp_path / "model"))
+    for role in ("generator", "mapping_network", "style_encoder"):
+        for key, value in nets[role].state_dict().items():
+            assert torch.equal(model.ema_nets[role].state_dict()[key], value), (role, key)
+    for key, value in nets["discriminator"].state_dict().items():
+        assert torch.equal(model.nets["discriminator"].state_dict()[key], value)
+    Image.fromarray(np.full((24, 24, 3), 128, np.uint8)).save(tmp_path / "x.png")
+    tr = cli("translate", str(tmp_path / "model"), "-i", str(tmp_path / "x.png"), "-t", "d1", "-o", str(tmp_path / "out"))
+    assert tr.returncode == 0, tr.stderr
+    assert Image.open(tmp_path / "out" / "x.png").size == (c["img_size"], c["img_size"])
+    again = cli("convert", "stargan_v2", str(ema_file), str(tmp_path / "model"))
+    assert again.returncode == 2 and "already exists" in again.stderr

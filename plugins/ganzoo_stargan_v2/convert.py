@@ -292,3 +292,47 @@ def convert(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, torch
         if role in state_dicts:
             _check_layout(role, config[role], state_dicts[role])
     return config, state_dicts
+
+
+# Domain names of the official releases, by number of domains (sorted folder order, as the official loader).
+OFFICIAL_DOMAINS = {2: ["female", "male"], 3: ["cat", "dog", "wild"]}
+
+
+def convert_to_folder(paths, out_dir, *, image_size: int | None = None, domains: list[str] | None = None, **options) -> Path:
+    """``ganzoo convert stargan_v2 NETS_EMA.ckpt [NETS.ckpt] OUT_DIR``: write a ganzoo model folder.
+
+    The first file gives the inference (EMA) networks; an optional ``*_nets.ckpt`` adds the
+    training networks and the discriminator. Without it, the EMA weights serve as both.
+    """
+    from ganzoo.checkpoint import save_converted
+    from ganzoo.errors import GanzooError
+
+    if options:
+        raise GanzooError(f"ganzoo convert stargan_v2 takes no option {sorted(options)[0]!r}; use --domains and --image-size.")
+    if not 1 <= len(paths) <= 2:
+        raise GanzooError("ganzoo convert stargan_v2 takes NETS_EMA.ckpt [NETS.ckpt] OUT_DIR.")
+    config, ema = convert(paths[0])
+    raw = ema
+    if len(paths) == 2:
+        config2, raw = convert(paths[1])
+        config.update({k: v for k, v in config2.items() if k not in config})
+    num_domains = config.get("num_domains", 2)
+    domains = list(domains) if domains else OFFICIAL_DOMAINS.get(num_domains, [f"domain{i}" for i in range(num_domains)])
+    if len(domains) != num_domains:
+        raise GanzooError(f"--domains names {len(domains)} domains but the weights have {num_domains}.")
+    gen = config["generator"]
+    size = image_size or gen["img_size"]
+    derived = {"img_size", "num_domains", "style_dim"}
+    networks = {role: {k: v for k, v in config[role].items() if k not in derived or role == "generator" and k == "style_dim"}
+                for role in NETWORK_CLASSES if role in config}
+    networks["generator"].pop("img_size", None)
+    recipe = {"networks": networks, "data": {"image_size": size}}
+    roles = [r for r in ("generator", "mapping_network", "style_encoder") if r in ema]
+    return save_converted(
+        "stargan_v2",
+        out_dir,
+        domains=domains,
+        recipe=recipe,
+        state_dicts={role: raw[role] for role in raw},
+        ema_state_dicts={role: ema[role] for role in roles},
+    )

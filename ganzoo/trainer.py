@@ -222,6 +222,16 @@ class Trainer:
         if cfg.channels_last:
             for net in self.model.nets.values():
                 net.to(memory_format=torch.channels_last)
+        if cfg.compile:
+            # Module.compile() compiles in place: state_dict keys (and so checkpoints) stay unchanged.
+            for net in self.model.nets.values():
+                net.compile()
+        for ds, split in ((self.dataset, "train"), (self.val_dataset, "val")):
+            skipped = getattr(ds, "skipped", [])
+            if skipped and not self.quiet:
+                path, why = skipped[0]
+                self.console.print(f"[yellow]note:[/] {len(skipped)} {split} file(s) skipped as unreadable "
+                                   f"(first: {path}: {why}).", highlight=False)
         self.optimizers = self.model.build_optimizers()
         factor = lr_factor(self.model.optim.schedule, self.model.optim.decay_start, cfg.steps)
         self.schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, factor) for name, opt in self.optimizers.items()}

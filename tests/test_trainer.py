@@ -149,3 +149,42 @@ def test_sigkill_during_training_never_leaves_an_unreadable_checkpoint(tiny_reci
     assert model.step >= 1
     state = ckpt.read_train_state(ckpt.resolve_model_folder(run))
     assert state["step"] == model.step
+
+
+def test_bf16_autocast_trains_on_cpu(tiny_recipe, tmp_path):
+    recipe = load_recipe(tiny_recipe({"train": {"steps": 2, "precision": "bf16", "sample_every": 0}}))
+    result = Trainer(recipe, tmp_path / "run", quiet=True).run()
+    assert result.step == 2 and all(map(__import__("math").isfinite, result.losses.values()))
+
+
+def test_fp16_on_cpu_is_refused_with_a_sentence(tiny_recipe, tmp_path):
+    recipe = load_recipe(tiny_recipe({"train": {"precision": "fp16", "device": "cpu"}}))
+    with pytest.raises(GanzooError, match="fp16 needs a CUDA GPU"):
+        Trainer(recipe, tmp_path / "run", quiet=True).run()
+    assert not (tmp_path / "run").exists()
+
+
+def test_imagefolder_run_logs_skipped_files_and_trains(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+    from rich.console import Console
+
+    for split in ("train", "val"):
+        for d, colour in (("cat", 200), ("dog", 60)):
+            folder = tmp_path / "data" / split / d
+            folder.mkdir(parents=True)
+            for i in range(3):
+                Image.fromarray(np.full((20, 24, 3), colour + i, np.uint8)).save(folder / f"{i}.png")
+    (tmp_path / "data" / "train" / "cat" / "empty.jpg").write_bytes(b"")
+    from ganzoo.recipe import recipe_from_dict
+    from tests.conftest import TINY_V2
+
+    doc = {**TINY_V2, "data": {"name": "imagefolder", "root": str(tmp_path / "data"), "image_size": 16, "batch_size": 2},
+           "train": {**TINY_V2["train"], "steps": 2, "sample_every": 2}}
+    recipe = recipe_from_dict(doc)
+    console = Console(stderr=True, force_terminal=False)
+    result = Trainer(recipe, tmp_path / "run", console=console).run()
+    assert result.step == 2
+    assert "1 train file(s) skipped as unreadable" in capsys.readouterr().err
+    config = json.loads((ckpt.resolve_model_folder(tmp_path / "run") / "config.json").read_text())
+    assert config["domains"] == ["cat", "dog"]

@@ -6,7 +6,7 @@
     <role>.safetensors               one file per network (generator, discriminator, ...)
     <role>.ema.safetensors           EMA copies
     train_state/state.json           step, RNG states, optimiser hyper-parameters, scheduler and scaler state
-    train_state/optimizers.safetensors  optimiser tensors (Adam moments)
+    train_state/optimizers.safetensors  optimiser tensors (Adam moments), RNG states, the model's training_state()
 
 No pickle anywhere. Folders are written beside their destination and renamed
 into place, so a kill at any moment leaves the previous checkpoint whole.
@@ -161,6 +161,8 @@ def _write_train_state(folder: Path, state: dict[str, Any]) -> None:
                     scalars[key] = value
             per_param[str(pid)] = scalars
         meta["optimizers"][name] = {"param_groups": groups, "scalars": per_param}
+    for key, value in state.get("model", {}).items():
+        tensors[f"model/{key}"] = value
     rng = state["rng"]
     tensors["rng/torch"] = rng["torch"]
     for i, cuda_state in enumerate(rng.get("cuda", [])):
@@ -301,7 +303,8 @@ def read_train_state(folder: Path) -> dict[str, Any]:
         "numpy": _numpy_rng(meta["rng"]["numpy"]),
     }
     return {"step": meta["step"], "optimizers": optimizers, "schedulers": meta.get("schedulers", {}),
-            "scaler": meta.get("scaler"), "rng": rng, "extra": meta.get("extra", {})}
+            "scaler": meta.get("scaler"), "rng": rng, "extra": meta.get("extra", {}),
+            "model": {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}}
 
 
 def _python_rng(state: list) -> tuple:

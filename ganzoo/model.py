@@ -160,6 +160,14 @@ class GANModel:
         """One training example; override to add references, pairs, ... (see StarGAN v2)."""
         return {"x": dataset.load(index, rng), "y": torch.tensor(dataset.labels[index])}
 
+    def training_state(self) -> dict[str, torch.Tensor]:
+        """Tensors the train step keeps between iterations besides weights and optimisers (e.g. CycleGAN's
+        pools of past fakes); saved with every checkpoint so a resumed run continues exactly."""
+        return {}
+
+    def load_training_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Take back what :meth:`training_state` returned (on resume; tensors are on the CPU)."""
+
     # ------------------------------------------------------------------ training and inference
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int, ctx) -> dict[str, torch.Tensor]:

@@ -254,6 +254,7 @@ class Trainer:
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         ckpt.restore_rng(state["rng"])
+        self.model.load_training_state(state["model"])
         self.step = state["step"]
         # Drop log lines written after this checkpoint by the interrupted run.
         log = self.run_dir / "metrics.jsonl"
@@ -287,6 +288,7 @@ class Trainer:
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": ckpt.capture_rng(),
+            "model": self.model.training_state(),
         }
         for role, net in self.model.nets.items():
             if not all(torch.isfinite(p).all() for p in net.parameters()):
@@ -340,8 +342,10 @@ class Trainer:
         task = progress.add_task("train", total=cfg.steps, completed=self.step, losses="")
         pending: list[dict[str, torch.Tensor]] = []
         t0 = time.perf_counter()
+        stop = _StopRequest()
+        sampled_at = -1
         try:
-            with progress, open(log_path, "a", encoding="utf-8") as log_file:
+            with stop, progress, open(log_path, "a", encoding="utf-8") as log_file:
                 for batch in self._loader():
                     self.model.current_step = self.step
                     losses = self.model.train_step(batch, self.step, self.ctx)
@@ -352,9 +356,10 @@ class Trainer:
                             update_ema(ema, self.model.nets[role], cfg.ema)
                     self.step += 1
                     pending.append({k: v.detach() for k, v in losses.items()})
-                    at_log = self.step % cfg.log_every == 0 or self.step == cfg.steps
-                    at_ckpt = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
-                    if at_log or at_ckpt:
+                    # Ctrl-C lets the step in hand finish, then checkpoints: the saved state is always a whole step.
+                    at_ckpt = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or stop.requested
+                    at_log = self.step % cfg.log_every == 0 or at_ckpt
+                    if at_log:
                         last_losses = self._flush_losses(pending, log_file, t0, start_step)
                         pending = []
                         progress.update(task, completed=self.step, losses=_fmt(last_losses))
@@ -364,16 +369,21 @@ class Trainer:
                         progress.update(task, completed=self.step)
                     if cfg.sample_every and self.step % cfg.sample_every == 0:
                         self.save_samples()
+                        sampled_at = self.step
                     if at_ckpt:
                         last_ckpt = self.save_checkpoint()
+                    if stop.requested:
+                        interrupted = True
+                        break
         except KeyboardInterrupt:
+            # A second Ctrl-C (or one outside the main thread): stop now, keep the last whole checkpoint.
             interrupted = True
-            # The step in hand has either finished (self.step counts it) or not started; save what is complete.
-            if self.step > start_step:
-                last_ckpt = self.save_checkpoint()
-            self.console.print(f"[yellow]Interrupted at step {self.step}; checkpoint saved in {last_ckpt or self.run_dir}. "
-                               f"Continue with: ganzoo run --resume {self.run_dir}[/]")
-        if cfg.sample_every and not interrupted:
+            last_ckpt = ckpt.resolve_model_folder(self.run_dir) if (self.run_dir / "latest.json").exists() else None
+        if interrupted:
+            where = f"the last checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written"
+            self.console.print(f"[yellow]Interrupted at step {self.step}; {where}. "
+                               f"Continue with: ganzoo run --resume {self.run_dir}[/]", highlight=False)
+        elif cfg.sample_every and sampled_at != self.step:
             self.save_samples()
         return RunResult(self.run_dir, self.step, last_ckpt, last_losses, interrupted)
 
@@ -412,6 +422,30 @@ class Trainer:
             disable=self.quiet or not self.console.is_terminal,
             transient=False,
         )
+
+
+class _StopRequest:
+    """First Ctrl-C (SIGINT) asks the loop to stop after the current step; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 class _SpeedColumn:

@@ -59,20 +59,20 @@ def test_resume_after_ctrl_c_reproduces_the_uninterrupted_run(tiny_recipe, tmp_p
     straight = Trainer(load_recipe(recipe_path), tmp_path / "straight", quiet=True)
     straight.run()
 
-    # Interrupt the second run inside step 4 (as Ctrl-C would), then resume it.
+    # Press Ctrl-C (a real SIGINT) during the fifth step of a second run, then resume it.
     from ganzoo_stargan_v2.model import StarGANv2
 
     original = StarGANv2.train_step
 
     def interrupting(self, batch, step, ctx):
         if step == 4:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
         return original(self, batch, step, ctx)
 
     monkeypatch.setattr(StarGANv2, "train_step", interrupting)
     first = Trainer(load_recipe(recipe_path), tmp_path / "resumed", quiet=True).run()
-    assert first.interrupted and first.step == 4
-    assert json.loads((tmp_path / "resumed" / "latest.json").read_text())["step"] == 4
+    assert first.interrupted and first.step == 5  # the step in hand finished, then a checkpoint was written
+    assert json.loads((tmp_path / "resumed" / "latest.json").read_text())["step"] == 5
     monkeypatch.setattr(StarGANv2, "train_step", original)
     second = Trainer(load_recipe(tmp_path / "resumed" / "recipe.yaml"), tmp_path / "resumed", resume=True, quiet=True).run()
     assert second.step == 6

@@ -61,8 +61,13 @@ def _registry():
 
 @app.command("list")
 @friendly
-def list_cmd(kind: Optional[str] = typer.Argument(None, help="generators, discriminators, losses, datasets, metrics or models")):
+def list_cmd(kind: Optional[str] = typer.Argument(None, help="generators, discriminators, losses, datasets, metrics or models"),
+             pretrained: bool = typer.Option(False, "--pretrained", help="list the pretrained zoo (ganzoo pull NAME) instead")):
     """List registered models, networks, losses, datasets and metrics, with the plugin that provides each."""
+    if pretrained:
+        from ganzoo.hub import print_pretrained
+
+        return print_pretrained(out)
     from rich.table import Table
 
     from ganzoo.errors import did_you_mean
@@ -176,7 +181,7 @@ def run(
 @app.command()
 @friendly
 def translate(
-    model: str = typer.Argument(..., help="model folder or run directory"),
+    model: str = typer.Argument(..., help="model folder, run directory, Hub id (org/name[@rev]) or pretrained name"),
     input: Path = typer.Option(..., "--input", "-i", help="an image file or a folder of images"),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="target domain name"),
     attrs: Optional[str] = typer.Option(None, "--attrs", help="attribute models: attributes to set, e.g. Blond_Hair,Male=0 (others kept)"),
@@ -203,7 +208,7 @@ def translate(
     if attrs is not None:
         if target is not None:
             raise GanzooError("Give either --target DOMAIN or --attrs A,B=0, not both.")
-        if not hasattr(net, "attribute_target"):
+        if getattr(net, "label_kind", "") != "attributes" or not hasattr(net, "attribute_target"):
             raise GanzooError(f"Model {net.name} has no attribute labels; choose a domain with --target instead of --attrs.")
     elif target is None:
         hint = " or attributes with --attrs (e.g. --attrs Blond_Hair,Male=0)" if getattr(net, "label_kind", "") == "attributes" else ""
@@ -297,6 +302,44 @@ def convert(
     kwargs = {"net": net, "image_size": image_size, "domains": domains.split(",") if domains else None, **extra}
     folder = converter(inputs, out_path, **{k: v for k, v in kwargs.items() if v is not None})
     err.print(f"[green]converted[/]: {', '.join(map(str, inputs))} -> {folder}", highlight=False)
+
+
+# --------------------------------------------------------------------------- hub
+
+
+@app.command()
+@friendly
+def pull(
+    name: str = typer.Argument(..., help="Hub repo id (org/name or org/name@REVISION) or pretrained name (see `ganzoo list --pretrained`)"),
+    local_dir: Optional[Path] = typer.Option(None, "--local-dir", help="also copy the model folder here (a new or empty folder)"),
+):
+    """Download a model from the Hub (or an official release, converted once) and print its local folder."""
+    from ganzoo import hub
+
+    folder = hub.pull_pretrained(name, console=err) if hub.is_pretrained_name(name) else hub.pull_repo(*hub.split_hub_id(name))
+    if local_dir is not None:
+        folder = hub.copy_to(folder, local_dir)
+    err.print(f"[green]pulled[/] {name}; translate with: ganzoo translate {name} --input IMAGES --target DOMAIN --out DIR", highlight=False)
+    print(folder)
+
+
+@app.command()
+@friendly
+def push(
+    model_dir: Path = typer.Argument(..., help="model folder or run directory (its latest checkpoint)"),
+    repo_id: str = typer.Argument(..., help="Hub repo id, org/name"),
+    private: bool = typer.Option(False, "--private", help="create the repo as private"),
+    revision: Optional[str] = typer.Option(None, "--revision", help="branch to commit to (created if missing; default main)"),
+    commit_message: Optional[str] = typer.Option(None, "--commit-message", "-m"),
+    license: Optional[str] = typer.Option(None, "--license", help="license id for the card (default: the folder's own card, else unknown)"),
+    with_train_state: bool = typer.Option(False, "--with-train-state", help="also upload train_state/ (to resume training from the Hub)"),
+):
+    """Upload a model folder to the Hub with a generated model card and the resolved recipe."""
+    from ganzoo.hub import push as push_folder
+
+    url = push_folder(model_dir, repo_id, private=private, revision=revision, commit_message=commit_message,
+                      license=license, with_train_state=with_train_state)
+    err.print(f"[green]pushed[/] {model_dir} -> {repo_id}: {url}", highlight=False)
 
 
 def main() -> None:

@@ -186,6 +186,26 @@ class GANModel:
 
         return target_grid(self, images, labels, seed=seed)
 
+    # ------------------------------------------------------------------ sharing
+
+    def save_pretrained(self, folder) -> "Path":
+        """Write this model as a model folder (weights + config.json, no training state)."""
+        from ganzoo.checkpoint import write_model_folder
+
+        return write_model_folder(self, folder, step=int(getattr(self, "step", 0)))
+
+    def push_to_hub(self, repo_id: str, *, private: bool = False, revision: str | None = None,
+                    commit_message: str | None = None, license: str | None = None) -> str:
+        """Upload this model to the Hub with a model card (see ``ganzoo push``); returns the commit URL."""
+        import tempfile
+        from pathlib import Path
+
+        from ganzoo.hub import push
+
+        with tempfile.TemporaryDirectory(prefix="ganzoo-model-") as tmp:
+            folder = self.save_pretrained(Path(tmp) / "model")
+            return push(folder, repo_id, private=private, revision=revision, commit_message=commit_message, license=license)
+
 
 def _network_class(registry, name: str, where: str):
     for kind in ("generators", "discriminators"):

@@ -15,6 +15,7 @@ import random
 import shutil
 import signal
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -27,6 +28,11 @@ from ganzoo import checkpoint as ckpt
 from ganzoo.errors import GanzooError, TrainingError
 from ganzoo.model import GANModel, data_kwargs
 from ganzoo.recipe import Recipe
+
+
+# Schedules advance once per iteration for every optimiser, also on iterations where a model skips one
+# (StarGAN v1 steps G only every n_critic iterations); PyTorch's ordering warning does not apply.
+warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`")
 
 
 # --------------------------------------------------------------------------- device and precision

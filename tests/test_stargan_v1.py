@@ -398,6 +398,12 @@ def test_convert_generator_only_and_options(tmp_path):
     assert list(model.nets) == ["generator"] and model.label_kind == "one-hot" and model.image_size == 32
     y = model.translate(torch.zeros(1, 3, 32, 32), torch.tensor([2]))
     assert y.shape == (1, 3, 32, 32)
+    image = tmp_path / "shape.png"
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(image)
+    result = invoke("translate", tmp_path / "out", "--input", image, "--attrs", "blue", "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "--target" in result.output  # one-hot models take domains, not attributes
+    result = invoke("translate", tmp_path / "out", "--input", image, "--target", "blue", "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
 
 
 class _RunsCode:

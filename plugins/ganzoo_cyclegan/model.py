@@ -100,6 +100,8 @@ def generate_as_official_test(generator: nn.Module, images: torch.Tensor, rng: t
     """
     from torch.func import functional_call
 
+    if not any(isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.Dropout)) for m in generator.modules()):
+        return generator(images)  # instance norm / no norm, no dropout: the mode changes nothing, keep the batch
     was_training = generator.training
     seed = int(torch.randint(0, 2**62, (1,), generator=rng)) if rng is not None else None
     outputs = []
@@ -126,9 +128,9 @@ class ImagePool:
     Until full, every new fake is stored and returned. Afterwards each fake is,
     with probability 1/2, swapped for a random stored one (which is returned);
     otherwise it is returned as is. Draws use torch's global RNG, which the
-    trainer saves and restores. The stored images are *not* checkpointed: a
-    resumed run starts with an empty pool, exactly as the official
-    ``--continue_train`` does.
+    trainer saves and restores, and the stored images are saved with each
+    checkpoint (``CycleGAN.training_state``), so a resumed run continues
+    exactly. (The official ``--continue_train`` starts from an empty pool.)
     """
 
     def __init__(self, size: int):
@@ -221,6 +223,16 @@ class CycleGAN(GANModel):
             return torch.optim.Adam(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
 
         return {"generators": adam("generator_a2b", "generator_b2a"), "discriminators": adam("discriminator_a", "discriminator_b")}
+
+    def training_state(self) -> dict[str, torch.Tensor]:
+        """The two pools of past fakes, each as one (n, 3, H, W) tensor (left out while empty)."""
+        pools = {"fake_a_pool": self.fake_a_pool, "fake_b_pool": self.fake_b_pool}
+        return {name: torch.cat(pool.images) for name, pool in pools.items() if pool.images}
+
+    def load_training_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        for name, pool in (("fake_a_pool", self.fake_a_pool), ("fake_b_pool", self.fake_b_pool)):
+            stored = tensors.get(name)
+            pool.images = [] if stored is None else list(stored.to(self.device).split(1))
 
     # ------------------------------------------------------------------ data
 

@@ -58,14 +58,31 @@ def evaluate(model_path: str, num_val: int = 150, seed: int = 0) -> dict:
     }
 
 
+def write_grid(model_path: str, path: str, rows: int, seed: int) -> None:
+    """Held-out sources (rows) translated into every colour family (columns), with a random style each."""
+    import ganzoo
+    from ganzoo.data.shapes import ShapesDataset
+    from ganzoo.sampling import save_image
+
+    model = ganzoo.load(model_path)
+    val = ShapesDataset(split="val", image_size=model.image_size, domains=model.domains, num_val=max(rows, 1))
+    images = torch.stack([val.load(i) for i in range(rows)])
+    labels = torch.tensor(val.labels[:rows])
+    save_image(model.sample_grid(images, labels, seed=seed), path)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
     parser.add_argument("--num-val", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json")
+    parser.add_argument("--grid", help="also write a labelled grid of held-out translations (PNG) here")
+    parser.add_argument("--grid-rows", type=int, default=6)
     args = parser.parse_args(argv)
     result = evaluate(args.model, args.num_val, args.seed)
+    if args.grid:
+        write_grid(args.model, args.grid, args.grid_rows, args.seed)
     print(json.dumps(result, indent=2))
     if args.json:
         with open(args.json, "w") as fh:

@@ -10,3 +10,4 @@ from ganzoo.hookspecs import hookimpl
 def ganzoo_register(registry) -> None:
     registry.add("datasets", "shapes", "ganzoo.data.shapes:ShapesDataset")
     registry.add("datasets", "imagefolder", "ganzoo.data.imagefolder:ImageFolderDataset")
+    registry.add("datasets", "hub", "ganzoo.data.hub:HubImageDataset")

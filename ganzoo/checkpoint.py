@@ -370,3 +370,33 @@ def _load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], rol
         if value.shape != expected[key].shape:
             raise CheckpointError(f"The {role} weight {key} has shape {tuple(value.shape)} but the network needs {tuple(expected[key].shape)}; check the converter options.")
     net.load_state_dict(state, strict=True)
+
+
+def load_official_checkpoint(path: str | Path) -> Any:
+    """Read an official PyTorch checkpoint with ``weights_only=True``: tensors and plain containers, never code.
+
+    Used by every converter. Raises CheckpointError (one sentence) for a missing file, a file that is
+    not a PyTorch checkpoint, or one whose unpickling would need other objects (which could run code).
+    """
+    import pickle
+    import re
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint file {path} does not exist; check the path.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # The weights_only unpickler reports garbage bytes ("Unsupported operand") and forbidden
+        # objects ("GLOBAL posix.system ...") with the same type; only the latter is a refusal.
+        reason = str(exc)
+        if "unsupported operand" in reason.lower():
+            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint.") from None
+        needed = re.search(r"GLOBAL ([\w.]+)", reason)
+        what = f" ({needed.group(1)})" if needed else ""
+        raise CheckpointError(
+            f"Refusing to load {path}: it contains pickled objects other than tensors{what}, "
+            "which could run code, and ganzoo only loads checkpoints with weights_only=True."
+        ) from None
+    except Exception as exc:  # torch.load raises many types for non-torch or truncated files
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}).") from None

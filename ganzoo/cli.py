@@ -177,6 +177,10 @@ def run(
 
 # --------------------------------------------------------------------------- translate
 
+# Label kinds whose models take --attrs: attribute sets, and joint models (e.g. StarGAN's CelebA + RaFD
+# with a mask vector), where --attrs edits the attribute part and --target picks any domain.
+ATTRIBUTE_KINDS = ("attributes", "joint")
+
 
 @app.command()
 @friendly
@@ -208,10 +212,10 @@ def translate(
     if attrs is not None:
         if target is not None:
             raise GanzooError("Give either --target DOMAIN or --attrs A,B=0, not both.")
-        if getattr(net, "label_kind", "") != "attributes" or not hasattr(net, "attribute_target"):
+        if getattr(net, "label_kind", "") not in ATTRIBUTE_KINDS or not hasattr(net, "attribute_target"):
             raise GanzooError(f"Model {net.name} has no attribute labels; choose a domain with --target instead of --attrs.")
     elif target is None:
-        hint = " or attributes with --attrs (e.g. --attrs Blond_Hair,Male=0)" if getattr(net, "label_kind", "") == "attributes" else ""
+        hint = " or attributes with --attrs (e.g. --attrs Blond_Hair,Male=0)" if getattr(net, "label_kind", "") in ATTRIBUTE_KINDS else ""
         raise GanzooError(f"Name a target domain with --target ({', '.join(domains)}){hint}.")
     elif target not in domains:
         raise GanzooError(f'Target domain "{target}" is not one of this model\'s domains ({", ".join(domains)}).{did_you_mean(target, domains)}')

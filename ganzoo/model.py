@@ -8,6 +8,7 @@ Plugins subclass :class:`GANModel` and register the class under ``models``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 from typing import Any, ClassVar
@@ -205,6 +206,25 @@ class GANModel:
         with tempfile.TemporaryDirectory(prefix="ganzoo-model-") as tmp:
             folder = self.save_pretrained(Path(tmp) / "model")
             return push(folder, repo_id, private=private, revision=revision, commit_message=commit_message, license=license)
+
+
+@contextlib.contextmanager
+def frozen(*nets: nn.Module):
+    """Skip parameter gradients of networks that the current update does not step.
+
+    Gradients still flow *through* them to the inputs. The official solvers either freeze such
+    networks (CycleGAN's ``set_requires_grad``) or compute those gradients and discard them
+    (StarGAN); either way the updates are the same, and skipping them is less work.
+    """
+    flags = [[p.requires_grad for p in n.parameters()] for n in nets]
+    for n in nets:
+        n.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for n, saved in zip(nets, flags):
+            for p, flag in zip(n.parameters(), saved):
+                p.requires_grad_(flag)
 
 
 def _network_class(registry, name: str, where: str):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from ganzoo.errors import RecipeError, did_you_mean
 
@@ -45,6 +45,14 @@ class DataConfig(BaseModel):
     batch_size: int = Field(8, ge=1, le=65536)
     num_workers: int = Field(0, ge=0, le=256)
     download_hint: str | None = Field(None, description="where to get the data; shown when the data folder is missing")
+    hub: str | None = Field(None, description="Hub dataset repo (org/name[@revision]) loaded with `datasets`, instead of root")
+
+    @model_validator(mode="after")
+    def _hub_means_hub_dataset(self):
+        # `data.hub: org/name` alone is enough: it picks the Hub dataset unless a name is given.
+        if self.hub is not None and "name" not in self.model_fields_set:
+            self.name = "hub"
+        return self
 
 
 class OptimConfig(StrictModel):

@@ -27,7 +27,6 @@ check every key and shape.
 
 from __future__ import annotations
 
-import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 
 import torch
 
+from ganzoo.checkpoint import load_official_checkpoint
 from ganzoo.errors import CheckpointError, GanzooError
 
 from .networks import GENERATOR_LAYOUTS, NLayerDiscriminator, PixelDiscriminator, ResnetGenerator, UnetGenerator
@@ -54,23 +54,7 @@ _STAT_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 def load_official(path: str | Path) -> dict[str, torch.Tensor]:
     """One official ``*.pth`` as a plain ``{key: tensor}`` state_dict, without running any code."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"Checkpoint file {path} does not exist; check the path.")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # The weights_only unpickler reports garbage bytes and forbidden objects alike; only the latter is a refusal.
-        reason = str(exc)
-        if "unsupported operand" in reason.lower():
-            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint.") from exc
-        needed = re.search(r"GLOBAL ([\w.]+)", reason)
-        what = f" ({needed.group(1)})" if needed else ""
-        raise CheckpointError(
-            f"Refusing to load {path}: it contains pickled objects other than tensors{what}, "
-            "which could run code, and ganzoo only loads checkpoints with weights_only=True."
-        ) from exc
-    except Exception as exc:  # torch.load raises many types for non-torch or truncated files
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}).") from exc
+    raw = load_official_checkpoint(path)
     if not isinstance(raw, Mapping) or not raw or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in raw.items()):
         raise CheckpointError(
             f"{path} is not a bare state_dict of tensors (is it an optimizer or a training checkpoint?); "

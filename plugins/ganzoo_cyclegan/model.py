@@ -14,7 +14,6 @@ step on real images and on fakes drawn from a history pool of 50.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import random
 from typing import Any, Literal
@@ -25,7 +24,7 @@ from pydantic import Field
 from torch import nn
 
 from ganzoo.errors import GanzooError, RecipeError
-from ganzoo.model import GANModel
+from ganzoo.model import GANModel, frozen
 from ganzoo.recipe import StrictModel
 
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
@@ -71,20 +70,6 @@ def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.T
     score = discriminator(mixed)
     (grad,) = torch.autograd.grad(score.float().sum(), mixed, create_graph=True)
     return ((grad.float().flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
-
-
-@contextlib.contextmanager
-def frozen(*nets: nn.Module):
-    """The official ``set_requires_grad(nets, False)`` for the duration of one step."""
-    flags = [[p.requires_grad for p in n.parameters()] for n in nets]
-    for n in nets:
-        n.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for n, saved in zip(nets, flags):
-            for p, flag in zip(n.parameters(), saved):
-                p.requires_grad_(flag)
 
 
 @torch.no_grad()

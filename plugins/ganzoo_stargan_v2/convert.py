@@ -14,7 +14,6 @@ Official weights and code are CC BY-NC 4.0; converted weights keep that license 
 
 from __future__ import annotations
 
-import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ganzoo.checkpoint import load_official_checkpoint
 from ganzoo.errors import CheckpointError
 
 from .networks import Discriminator, Generator, MappingNetwork, StyleEncoder
@@ -70,27 +70,7 @@ def load_official(path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
     PyTorch checkpoint, needs unsafe unpickling, or has no generator.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"Checkpoint file {path} does not exist; check the path.")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # The weights_only unpickler reports both garbage bytes ("Unsupported operand") and
-        # disallowed objects ("GLOBAL posix.system ..."); only the latter is a refusal.
-        reason = str(exc)
-        if "unsupported operand" in reason.lower():
-            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint.") from exc
-        needed = re.search(r"GLOBAL ([\w.]+)", reason)
-        what = f" ({needed.group(1)})" if needed else ""
-        raise CheckpointError(
-            f"Refusing to load {path}: it contains pickled objects other than tensors{what}, "
-            "which could run code, and ganzoo only loads checkpoints with weights_only=True."
-        ) from exc
-    except Exception as exc:  # torch.load raises many types for non-torch or truncated files
-        raise CheckpointError(
-            f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__})."
-        ) from exc
-
+    raw = load_official_checkpoint(path)
     if not isinstance(raw, Mapping):
         raise CheckpointError(
             f"{path} holds a {type(raw).__name__}, not a dict of networks; "

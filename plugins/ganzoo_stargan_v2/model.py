@@ -7,7 +7,6 @@ only G steps), then EMA of G, F, E (done by the trainer, decay 0.999).
 
 from __future__ import annotations
 
-import contextlib
 import random
 from typing import Any
 
@@ -16,7 +15,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from ganzoo.data.base import balanced_index
-from ganzoo.model import GANModel
+from ganzoo.model import GANModel, frozen
 from ganzoo.recipe import OptimConfig, StrictModel
 
 
@@ -44,25 +43,6 @@ def r1_penalty(d_out: torch.Tensor, x_real: torch.Tensor) -> torch.Tensor:
     """Zero-centred gradient penalty on reals: 0.5 * E[ ||∇_x D(x)||² ] (Mescheder et al. 2018)."""
     (grad,) = torch.autograd.grad(d_out.sum(), x_real, create_graph=True)
     return 0.5 * grad.float().pow(2).flatten(1).sum(1).mean()
-
-
-@contextlib.contextmanager
-def frozen(*nets: torch.nn.Module):
-    """Skip parameter gradients of networks that the current step does not update.
-
-    The official solver computes them and throws them away (every optimiser is
-    zeroed before the next backward); skipping them gives the same updates for
-    less work.
-    """
-    flags = [[p.requires_grad for p in n.parameters()] for n in nets]
-    for n in nets:
-        n.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for n, f in zip(nets, flags):
-            for p, r in zip(n.parameters(), f):
-                p.requires_grad_(r)
 
 
 class StarGANv2(GANModel):

@@ -248,3 +248,52 @@ def test_live_hub_push_pull(tmp_path):
     assert pulled.returncode == 0, pulled.stderr
     snapshot = Path(pulled.stdout.strip().splitlines()[-1])
     assert (snapshot / "generator.safetensors").read_bytes() == (model / "generator.safetensors").read_bytes()
+
+
+# --------------------------------------------------------------------------- Hub datasets
+
+DATASET_SCRIPT = """
+import random, sys
+from ganzoo.recipe import load_recipe
+from ganzoo.trainer import build_dataset
+recipe = load_recipe(sys.argv[1])
+for split in ("train", "val"):
+    ds = build_dataset(recipe, split)
+    print(split, recipe.data.name, ",".join(ds.domains), len(ds), tuple(ds.load(0, random.Random(0)).shape))
+"""
+
+
+def test_recipe_data_hub_loads_through_the_mirror_then_offline(tmp_path, mirror):
+    import yaml
+
+    rng = np.random.default_rng(0)
+    files = {}
+    for split, count in (("train", 3), ("val", 1)):
+        for domain in ("circle", "square"):
+            for i in range(count):
+                buffer = tmp_path / "png"
+                Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(buffer, format="PNG")
+                files[f"{split}/{domain}/{i}.png"] = buffer.read_bytes()
+    # A dataset card, as Hub datasets have (olah answers a missing README.md as an unknown repo).
+    files["README.md"] = "---\nlicense: mit\n---\nTiny shapes for ganzoo tests.\n"
+    git_repo(mirror.mirrors / "datasets/org/shapes", files)
+    recipe = tmp_path / "hub.yaml"
+    recipe.write_text(yaml.safe_dump({**TINY_V2, "data": {"hub": "org/shapes", "image_size": 16, "batch_size": 2},
+                                      "train": {**TINY_V2["train"], "steps": 2, "sample_every": 0}}))
+    hf_home = tmp_path / "hf"
+
+    def build(env):
+        return subprocess.run([sys.executable, "-c", DATASET_SCRIPT, str(recipe)], capture_output=True, text=True,
+                              timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1", **env})
+
+    first = build(online(hf_home, mirror.endpoint))
+    assert first.returncode == 0, first.stderr
+    expected = ["train hub circle,square 6 (3, 16, 16)", "val hub circle,square 2 (3, 16, 16)"]
+    assert first.stdout.splitlines() == expected
+    mirror.stop()
+    again = build(offline(hf_home))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == expected
+    trained = run_cli("run", str(recipe), "--out", str(tmp_path / "run"), "-q", env=offline(hf_home))
+    assert trained.returncode == 0, trained.stderr
+    assert (tmp_path / "run" / "latest.json").is_file()

@@ -24,7 +24,7 @@ from ganzoo.cli import app
 from ganzoo.errors import CheckpointError, DataError, GanzooError
 from ganzoo.recipe import recipe_from_dict
 from ganzoo_stargan.convert import discriminator_config, generator_config, load_state_dict
-from ganzoo_stargan.data import CELEBA_ATTRIBUTES, CelebADataset, RaFDDataset
+from ganzoo_stargan.data import CELEBA_ATTRIBUTES, RAFD_EXPRESSIONS, CelebADataset, CelebARaFDDataset, RaFDDataset
 from ganzoo_stargan.model import StarGAN, gradient_penalty, parse_attribute_assignments
 from ganzoo_stargan.networks import Discriminator, Generator, InstanceNorm
 
@@ -354,7 +354,7 @@ def test_shapes_recipe_is_valid_and_trains(tmp_path):
 def test_every_stargan_recipe_resolves():
     from ganzoo.recipe import load_recipe
 
-    for name in ("stargan_celeba", "stargan_rafd", "stargan_shapes"):
+    for name in ("stargan_celeba", "stargan_rafd", "stargan_shapes", "stargan_celeba_rafd"):
         recipe = load_recipe(REPO / "recipes" / f"{name}.yaml")
         assert recipe.model == "stargan" and recipe.optim["n_critic"] >= 1
 
@@ -420,3 +420,174 @@ def test_malicious_pickle_is_refused(tmp_path, monkeypatch):
     result = invoke("convert", "stargan", evil, tmp_path / "out")
     assert result.exit_code == 2 and "Refusing" in result.output
     assert not (tmp_path / "pwned.txt").exists() and not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# Joint CelebA + RaFD training with the mask vector (official train_multi, --dataset Both)
+# --------------------------------------------------------------------------------------------------
+
+EXPRESSIONS = ["angry", "happy", "sad"]
+JOINT = ATTRS + EXPRESSIONS  # D classifies these 8; G sees them plus the 2-dim mask
+
+
+def make_rafd(root: Path, expressions=EXPRESSIONS, per_expression: int = 2) -> Path:
+    for split in ("train", "test"):
+        for k, expression in enumerate(expressions):
+            (root / split / expression).mkdir(parents=True)
+            for j in range(per_expression):
+                _face(root / split / expression / f"{j}.jpg", 100 + 10 * k + j, size=(300, 400))
+    return root
+
+
+def test_joint_classification_loss_takes_only_the_active_part():
+    torch.manual_seed(0)
+    model = tiny_model("celeba_rafd", JOINT)
+    assert model.label_kind == "joint" and model.num_attributes == 5 and model.attribute_names == ATTRS
+    assert model.nets["generator"].c_dim == 10 and model.nets["discriminator"].conv2.out_channels == 8
+    attrs = torch.tensor([[1, 0, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 1, 1]])
+    y_celeba = model.joint_condition(attributes=attrs)
+    y_rafd = model.joint_condition(expressions=torch.tensor([2, 0, 1]))
+    assert y_celeba[0].tolist() == [1, 0, 0, 1, 0, 0, 0, 0, 1, 0]
+    assert y_rafd[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 0, 1]
+    logits = torch.randn(3, 8)
+    # The official values: BCE summed over the CelebA attributes / batch, cross-entropy over the expressions.
+    celeba = model.classification_loss(logits, y_celeba)
+    assert torch.allclose(celeba, F.binary_cross_entropy_with_logits(logits[:, :5], attrs.float(), reduction="sum") / 3)
+    rafd = model.classification_loss(logits, y_rafd)
+    assert torch.allclose(rafd, F.cross_entropy(logits[:, 5:], torch.tensor([2, 0, 1])))
+    # The inactive part's logits do not enter the loss (nor its gradient).
+    changed = logits.clone()
+    changed[:, 5:] = torch.randn(3, 3) * 100
+    assert torch.equal(model.classification_loss(changed, y_celeba), celeba)
+    changed = logits.clone()
+    changed[:, :5] = torch.randn(3, 5) * 100
+    assert torch.equal(model.classification_loss(changed, y_rafd), rafd)
+    leaf = logits.clone().requires_grad_(True)
+    model.classification_loss(leaf, y_celeba).backward()
+    assert leaf.grad[:, 5:].abs().sum() == 0 and leaf.grad[:, :5].abs().sum() > 0
+    # A mixed batch: each set's loss over its own rows.
+    mixed = model.classification_loss(torch.cat([logits, logits]), torch.cat([y_celeba, y_rafd]))
+    assert torch.allclose(mixed, celeba + rafd)
+
+
+def test_joint_step_alternates_the_datasets_like_train_multi():
+    torch.manual_seed(0)
+    model = tiny_model("celeba_rafd", JOINT, n_critic=2)
+    attrs = torch.tensor([[1, 0, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 1, 1]])
+    batch = {"x": torch.rand(3, 3, 16, 16) * 2 - 1, "y": model.joint_condition(attributes=attrs).long(),
+             "x_rafd": torch.rand(3, 3, 16, 16) * 2 - 1, "y_rafd": model.joint_condition(expressions=torch.tensor([0, 1, 2])).long()}
+    seen = []  # the conditions G gets, in order
+    g, d = model.nets["generator"], model.nets["discriminator"]
+    hook = g.register_forward_pre_hook(lambda _, args: seen.append(args[1][:, -2:].tolist()))
+    ctx = _Ctx(model)
+    g0, d0 = _snapshot(g), _snapshot(d)
+    logs = model.train_step(batch, 0, ctx)
+    assert _changed(d0, d) and not _changed(g0, g)
+    assert set(logs) == {f"D/{k}_{s}" for k in ("real", "fake", "cls", "gp") for s in ("celeba", "rafd")}
+    assert seen == [[[1, 0]] * 3, [[0, 1]] * 3]  # a CelebA D step, then a RaFD one, each with its own mask
+    seen.clear()
+    logs = model.train_step(batch, 1, ctx)  # (step + 1) % n_critic == 0: D, G on CelebA, then D, G on RaFD
+    hook.remove()
+    assert _changed(g0, g)
+    assert {"G/adv_celeba", "G/rec_celeba", "G/cls_rafd", "G/rec_rafd"} <= set(logs)
+    # G forwards per set: the D step's fake, then the G step's fake and reconstruction, all with that set's mask.
+    assert seen == [[[1, 0]] * 3] * 3 + [[[0, 1]] * 3] * 3
+    assert all(torch.isfinite(v) for v in logs.values())
+
+
+def test_joint_dataset_labels_and_missing_data(tmp_path):
+    celeba, rafd = make_celeba(tmp_path / "celeba"), make_rafd(tmp_path / "RaFD")
+    ds = CelebARaFDDataset(str(celeba), str(rafd), image_size=16, num_test=2)
+    assert ds.label_kind == "joint" and ds.domains == JOINT and ds.num_attributes == 5
+    n = len(ds.celeba)
+    assert len(ds) == n + 6 and ds.indices_by_label() == [list(range(n)), list(range(n, n + 6))]
+    assert ds.labels[0] == ds.celeba.labels[0] + [0, 0, 0, 1, 0]
+    assert ds.labels[n + 2] == [0] * 5 + [0, 1, 0] + [0, 1]  # the first "happy" image
+    assert ds.load(n + 2).shape == (3, 16, 16)
+    rng = random.Random(3)
+    i_c, i_r = ds.joint_pair(1, rng)
+    assert i_c == 1 and n <= i_r < n + 6
+    i_c, i_r = ds.joint_pair(n + 4, rng)
+    assert 0 <= i_c < n and i_r == n + 4
+    with pytest.raises(DataError) as info:
+        CelebARaFDDataset(str(tmp_path / "no_celeba"), str(tmp_path / "no_rafd"))
+    message = str(info.value)
+    assert "CelebA" in message and "RaFD" in message and "download.sh celeba" in message
+    assert message.count(". ") == 0  # one sentence
+    with pytest.raises(DataError, match="data.rafd_root"):
+        CelebARaFDDataset(str(celeba), str(tmp_path / "no_rafd"), num_test=2)
+
+
+def test_joint_recipe_trains_and_translates_both_parts(tmp_path):
+    celeba, rafd = make_celeba(tmp_path / "celeba"), make_rafd(tmp_path / "RaFD")
+    run_dir = tmp_path / "run"
+    result = invoke("run", REPO / "recipes/stargan_celeba_rafd.yaml", "--out", run_dir, "-q", *TINY,
+                    "--set", f"data.celeba_root={celeba}", "--set", f"data.rafd_root={rafd}", "--set", "data.num_test=2",
+                    "--set", "train.steps=2", "--set", "train.sample_every=2", "--set", "optim.n_critic=2")
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "samples" / "step_00000002.png").is_file()
+    log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert {"loss/G/cls_celeba", "loss/G/cls_rafd", "loss/D/cls_rafd"} <= set(log[-1])
+    model = ganzoo.load(str(run_dir))
+    assert model.label_kind == "joint" and model.domains == JOINT and model.step == 2
+    assert model.nets["generator"].main[0].in_channels == 3 + 8 + 2 and model.nets["discriminator"].conv2.out_channels == 8
+    # --target: an expression (RaFD part and mask) or a CelebA attribute (official edit, CelebA mask).
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    c = model.joint_target(x, torch.tensor([6, 3]), source_labels=torch.tensor([[1.0, 0, 0, 1, 0]] * 2))
+    assert c.tolist() == [[0, 0, 0, 0, 0, 0, 1, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1, 0]]
+    c = model.attribute_target(x, "Blond_Hair,Male=0", source_labels=torch.tensor([[1.0, 0, 0, 1, 1]] * 2))
+    assert c.tolist() == [[0, 1, 0, 0, 1, 0, 0, 0, 1, 0]] * 2
+    face = celeba / "images" / "000001.jpg"
+    for option in (["--target", "happy"], ["--target", "Male"], ["--attrs", "Blond_Hair,Male=0"]):
+        out = tmp_path / ("out_" + option[1].replace(",", "_").replace("=", ""))
+        result = invoke("translate", run_dir, "--input", face, "--out", out, *option)
+        assert result.exit_code == 0, result.output
+        assert Image.open(out / "000001.jpg").size == (32, 32)
+    result = invoke("translate", run_dir, "--input", face, "--out", tmp_path / "o", "--attrs", "happy")
+    assert result.exit_code == 2 and "Black_Hair" in result.output  # --attrs names CelebA attributes only
+
+
+def _both_state(role: str, seed: int) -> dict[str, torch.Tensor]:
+    """The official Both layout at 128 px: the CelebA layout with 5 + 8 + 2 label channels in G, 13 classes in D."""
+    state = official_random_state("celeba_128", role, seed)
+    gen = torch.Generator().manual_seed(seed)
+    if role == "generator":
+        state["main.0.weight"] = torch.randn(64, 3 + 15, 7, 7, generator=gen) * 0.05
+    else:
+        state["conv2.weight"] = torch.randn(13, 2048, 2, 2, generator=gen) * 0.05
+    return state
+
+
+def test_convert_official_joint_checkpoints(tmp_path):
+    g_state, d_state = _both_state("generator", 3), _both_state("discriminator", 4)
+    torch.save(g_state, tmp_path / "200000-G.ckpt")
+    torch.save(d_state, tmp_path / "200000-D.ckpt")
+    out = tmp_path / "both"
+    result = invoke("convert", "stargan", tmp_path / "200000-G.ckpt", tmp_path / "200000-D.ckpt", out, "--option", "dataset=both")
+    assert result.exit_code == 0, result.output
+    model = ganzoo.load(str(out))
+    assert model.label_kind == "joint" and model.domains == ATTRS + RAFD_EXPRESSIONS and model.num_attributes == 5
+    assert model.image_size == 128 and model.condition_dim == 15
+    for role, state in (("generator", g_state), ("discriminator", d_state)):
+        loaded = model.nets[role].state_dict()
+        assert list(loaded) == list(state) and all(torch.equal(loaded[k], v) for k, v in state.items()), role
+    del model, d_state
+    face = tmp_path / "face.png"
+    _face(face, 7)
+    for option in (["--target", "surprised"], ["--attrs", "Brown_Hair"]):
+        result = invoke("translate", out, "--input", face, "--out", tmp_path / "out", "--device", "cpu", *option)
+        assert result.exit_code == 0, result.output
+        assert Image.open(tmp_path / "out" / "face.png").size == (128, 128)
+    # G alone needs the option (15 labels are no known set); with it, the names default to the official ones.
+    result = invoke("convert", "stargan", tmp_path / "200000-G.ckpt", tmp_path / "g_only")
+    assert result.exit_code == 2 and "--domains" in result.output
+    result = invoke("convert", "stargan", tmp_path / "200000-G.ckpt", tmp_path / "g_only", "--option", "dataset=both")
+    assert result.exit_code == 0, result.output
+    assert ganzoo.load(str(tmp_path / "g_only")).label_kind == "joint"
+    # A D with 13 classes next to a G with 15 labels is a joint pair even without the option.
+    result = invoke("convert", "stargan", tmp_path / "200000-G.ckpt", tmp_path / "200000-D.ckpt", tmp_path / "auto")
+    assert result.exit_code == 0, result.output
+    assert ganzoo.load(str(tmp_path / "auto")).label_kind == "joint"
+    result = invoke("convert", "stargan", tmp_path / "200000-G.ckpt", tmp_path / "200000-D.ckpt", tmp_path / "bad",
+                    "--option", "dataset=celeba")
+    assert result.exit_code == 2 and "not one model" in result.output

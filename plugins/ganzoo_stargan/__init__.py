@@ -15,3 +15,4 @@ def ganzoo_register(registry) -> None:
     registry.add("converters", "stargan", "ganzoo_stargan.convert:convert")
     registry.add("datasets", "celeba", "ganzoo_stargan.data:CelebADataset")
     registry.add("datasets", "rafd", "ganzoo_stargan.data:RaFDDataset")
+    registry.add("datasets", "celeba_rafd", "ganzoo_stargan.data:CelebARaFDDataset")

@@ -13,7 +13,12 @@ arbitrary unpickling (code) is refused, never executed. What the shapes cannot
 tell is taken from options: ``--domains`` (attribute or domain names, default
 the official five CelebA attributes for 5 labels, the RaFD expressions for 8),
 ``--image-size`` (needed only without D.ckpt; default 128) and
-``--option dataset=celeba|rafd|imagefolder`` (the label kind; default from the names).
+``--option dataset=celeba|rafd|imagefolder|both`` (the label kind; default from the names).
+
+``dataset=both`` is the official joint CelebA + RaFD model (``--dataset Both``): G's label
+has the 2-dim mask vector on top of D's class outputs (5 + 8 + 2 = 15 against 13); the
+names default to the five CelebA attributes then the eight RaFD expressions, and a D whose
+class count is G's minus 2 marks a joint pair even without the option.
 """
 
 from __future__ import annotations
@@ -112,7 +117,9 @@ def convert(paths, out_dir, *, image_size: int | None = None, domains: list[str]
         raise GanzooError("StarGAN checkpoints need no --net; the layout is read from the tensor shapes.")
     unknown = set(options) - {"dataset"}
     if unknown:
-        raise GanzooError(f"Unknown stargan converter option {sorted(unknown)[0]}; the only --option is dataset=celeba|rafd|imagefolder.")
+        raise GanzooError(f"Unknown stargan converter option {sorted(unknown)[0]}; the only --option is dataset=celeba|rafd|imagefolder|both.")
+    dataset = options.get("dataset")
+    joint = dataset in ("both", "celeba_rafd")
     if not 1 <= len(paths) <= 2:
         raise GanzooError("Give the official G.ckpt and optionally D.ckpt, then the output folder.")
     states: dict[str, dict[str, torch.Tensor]] = {}
@@ -131,25 +138,40 @@ def convert(paths, out_dir, *, image_size: int | None = None, domains: list[str]
     if "discriminator" in states:
         d_kwargs = discriminator_config(states["discriminator"])
         _check_layout("discriminator", Discriminator, d_kwargs, states["discriminator"])
-        if d_kwargs["c_dim"] != g_kwargs["c_dim"]:
-            raise CheckpointError(f"G has {g_kwargs['c_dim']} labels but D classifies {d_kwargs['c_dim']}; they are not one model.")
+        joint = joint or (dataset is None and d_kwargs["c_dim"] == g_kwargs["c_dim"] - 2)
+        if d_kwargs["c_dim"] != g_kwargs["c_dim"] - (2 if joint else 0):
+            what = " (a joint model's G has D's labels plus the 2-dim mask)" if joint else ""
+            raise CheckpointError(f"G has {g_kwargs['c_dim']} labels but D classifies {d_kwargs['c_dim']}{what}; they are not one model.")
         if image_size is not None and image_size != d_kwargs["image_size"]:
             raise GanzooError(f"--image-size {image_size} disagrees with the discriminator, which was built for {d_kwargs['image_size']}.")
         image_size = d_kwargs["image_size"]
 
-    c_dim = g_kwargs["c_dim"]
-    names = list(domains) if domains else _default_names(c_dim)
+    c_dim = g_kwargs["c_dim"] - (2 if joint else 0)
+    if joint and not domains and c_dim == len(DEFAULT_ATTRIBUTES) + len(RAFD_EXPRESSIONS):
+        names = DEFAULT_ATTRIBUTES + RAFD_EXPRESSIONS
+    else:
+        names = list(domains) if domains else _default_names(c_dim)
     if len(names) != c_dim:
-        raise GanzooError(f"--domains names {len(names)} labels but the checkpoint has {c_dim}.")
-    dataset = options.get("dataset") or ("celeba" if all(n in CELEBA_ATTRIBUTES for n in names) else
-                                         "rafd" if names == RAFD_EXPRESSIONS else "imagefolder")
+        mask = " (plus the 2-dim mask vector)" if joint else ""
+        raise GanzooError(f"--domains names {len(names)} labels but the checkpoint has {c_dim}{mask}.")
+    data: dict[str, Any] = {}
+    if joint:
+        # The CelebA attributes come first, then the RaFD expressions (official label order).
+        count = next((i for i, name in enumerate(names) if name not in CELEBA_ATTRIBUTES), len(names))
+        if not 0 < count < len(names):
+            raise GanzooError("A joint (dataset=both) model's --domains must list CelebA attributes first, then the RaFD "
+                              "expressions (default: Black_Hair,Blond_Hair,Brown_Hair,Male,Young,angry,...,surprised).")
+        dataset = "celeba_rafd"
+        data = {"selected_attrs": names[:count], "expressions": names[count:]}
+    dataset = dataset or ("celeba" if all(n in CELEBA_ATTRIBUTES for n in names) else
+                          "rafd" if names == RAFD_EXPRESSIONS else "imagefolder")
 
     networks: dict[str, dict[str, int]] = {"generator": {"conv_dim": g_kwargs["conv_dim"], "repeat_num": g_kwargs["repeat_num"]}}
     if d_kwargs is not None:
         networks["discriminator"] = {"conv_dim": d_kwargs["conv_dim"], "repeat_num": d_kwargs["repeat_num"]}
     recipe = {
         "networks": networks,
-        "data": {"name": dataset, "image_size": int(image_size or 128), "domains": names},
+        "data": {"name": dataset, "image_size": int(image_size or 128), **(data or {"domains": names})},
     }
     from ganzoo.checkpoint import save_converted
 

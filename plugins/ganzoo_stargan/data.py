@@ -9,6 +9,9 @@ lines are the test split; images are centre-cropped to 178 and resized.
 Attribute labels are lists of 0/1 (``labels[i]``), and ``label_kind`` tells
 the model so. Batches are drawn uniformly, as the official shuffling loader
 does: the whole set is one sampling group.
+
+``celeba_rafd`` joins the two for the paper's mask-vector training (official
+``--dataset Both``): labels ``[c_celeba | c_rafd | mask]``, ``label_kind`` "joint".
 """
 
 from __future__ import annotations
@@ -151,3 +154,87 @@ class RaFDDataset(ImageFolderDataset):
         if rng is not None and self.flip and rng.random() < 0.5:
             tensor = hflip(tensor)
         return tensor
+
+
+class CelebARaFDDataset(ImageDataset):
+    """CelebA and RaFD together, for the paper's joint training with a mask vector (official ``--dataset Both``).
+
+    Items are the CelebA items followed by the RaFD items; ``domains`` are the
+    selected CelebA attributes followed by the RaFD expressions. Every label is
+    the generator's full condition vector ``[c_celeba | c_rafd | mask]``: the other
+    dataset's part is zeros and the 2-dim mask is ``[1, 0]`` for CelebA, ``[0, 1]``
+    for RaFD. Each training example holds one image of each set (see
+    :meth:`joint_pair`), so one trainer step can alternate the two as the official
+    ``train_multi`` does.
+    """
+
+    label_kind = "joint"
+
+    def __init__(
+        self,
+        celeba_root: str = "data/celeba",
+        rafd_root: str = "data/RaFD",
+        split: str = "train",
+        image_size: int = 128,
+        selected_attrs: list[str] | None = None,
+        expressions: list[str] | None = None,
+        celeba_crop_size: int = 178,
+        rafd_crop_size: int = 256,
+        flip: bool = True,
+        num_test: int = NUM_TEST,
+    ):
+        celeba_dir, rafd_dir = Path(celeba_root).expanduser(), Path(rafd_root).expanduser()
+        missing = []
+        if not (celeba_dir / "images").is_dir() or not (celeba_dir / "list_attr_celeba.txt").is_file():
+            missing.append(f"CelebA is not in {celeba_dir} (it needs images/*.jpg and list_attr_celeba.txt, which the "
+                           "official StarGAN script `bash download.sh celeba` fetches; or set data.celeba_root)")
+        if not (rafd_dir / "train").is_dir():
+            missing.append(f"RaFD is not in {rafd_dir} (it needs train/<expression>/*.jpg and test/<expression>/, "
+                           "available on request from Radboud University; or set data.rafd_root)")
+        if missing:
+            raise DataError(f"Joint CelebA + RaFD training needs both data sets, but {' and '.join(missing)}.")
+        self.celeba = CelebADataset(str(celeba_dir), split=split, image_size=image_size, domains=selected_attrs,
+                                    crop_size=celeba_crop_size, flip=flip, num_test=num_test)
+        self.rafd = RaFDDataset(str(rafd_dir), split=split, image_size=image_size, domains=expressions,
+                                crop_size=rafd_crop_size, flip=flip)
+        overlap = set(self.celeba.domains) & set(self.rafd.domains)
+        if overlap:
+            raise DataError(f'"{sorted(overlap)[0]}" is both a CelebA attribute and a RaFD expression; rename the expression folder.')
+        self.split = split
+        self.image_size = int(image_size)
+        self.num_attributes = len(self.celeba.domains)
+        self.domains = self.celeba.domains + self.rafd.domains
+        sizes = (self.num_attributes, len(self.rafd.domains))
+        self.labels = [joint_label(*sizes, attributes=a) for a in self.celeba.labels]
+        self.labels += [joint_label(*sizes, expression=y) for y in self.rafd.labels]
+        self.skipped = self.rafd.skipped
+
+    def indices_by_label(self) -> list[list[int]]:
+        # Two groups, one per data set: the samples grid alternates CelebA and RaFD sources.
+        n = len(self.celeba)
+        return [list(range(n)), list(range(n, n + len(self.rafd)))]
+
+    def joint_pair(self, index: int, rng: random.Random) -> tuple[int, int]:
+        """A CelebA and a RaFD item for one training example: ``index`` for its own set, the other uniform from ``rng``.
+
+        Each set is so sampled uniformly, as the official shuffling loaders do.
+        """
+        n = len(self.celeba)
+        if index < n:
+            return index, n + rng.randrange(len(self.rafd))
+        return rng.randrange(n), index
+
+    def load(self, index: int, rng: random.Random | None = None) -> torch.Tensor:
+        n = len(self.celeba)
+        return self.celeba.load(index, rng) if index < n else self.rafd.load(index - n, rng)
+
+
+def joint_label(num_attributes: int, num_expressions: int, *, attributes: list[int] | None = None,
+                expression: int | None = None) -> list[int]:
+    """The joint condition ``[c_celeba | c_rafd | mask]`` of a CelebA item (its 0/1 ``attributes``, mask [1, 0])
+    or of a RaFD item (its ``expression`` index one-hot, mask [0, 1]); the other set's part is zeros."""
+    if attributes is not None:
+        return [int(a) for a in attributes] + [0] * num_expressions + [1, 0]
+    one_hot = [0] * num_expressions
+    one_hot[int(expression)] = 1
+    return [0] * num_attributes + one_hot + [0, 1]

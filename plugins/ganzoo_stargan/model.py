@@ -11,10 +11,17 @@ with c the image's own label and c' the batch's labels in random order
 one-hot domains and a multi-label binary cross-entropy, summed over attributes
 and averaged over the batch, for attribute sets (CelebA).
 
-Labels come in two kinds, told by the dataset class's ``label_kind``:
-``"one-hot"`` (an int domain per image: shapes, RaFD, image folders) and
-``"attributes"`` (a 0/1 vector per image: CelebA). The generator always sees
-a float label vector.
+Labels come in three kinds, told by the dataset class's ``label_kind``:
+``"one-hot"`` (an int domain per image: shapes, RaFD, image folders),
+``"attributes"`` (a 0/1 vector per image: CelebA) and ``"joint"`` (CelebA and
+RaFD trained together with the paper's mask vector, official ``train_multi``:
+the label is ``[c_celeba | c_rafd | mask]``, the generator sees all of it, D
+classifies ``c_celeba + c_rafd`` outputs, and the classification loss is taken
+only on the active set's part). The generator always sees a float label vector.
+
+A joint step is one official ``train_multi`` iteration: a CelebA half (D step,
+then the G step on every ``n_critic``-th iteration) and then a RaFD half, each
+on its own batch with its own shuffled targets.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from ganzoo.errors import GanzooError, did_you_mean
 from ganzoo.model import GANModel
 from ganzoo.recipe import OptimConfig, StrictModel
 
-from .data import HAIR_COLOURS
+from .data import DEFAULT_ATTRIBUTES, HAIR_COLOURS
 
 
 class StarGANLosses(StrictModel):
@@ -114,35 +121,100 @@ class StarGAN(GANModel):
     def __init__(self, recipe, domains):
         super().__init__(recipe, domains)
         self.label_kind = _label_kind_of(recipe.data.name)
+        #: joint models: how many of ``domains`` (the first ones) are CelebA attributes; the rest are RaFD expressions
+        self.num_attributes = len(self.domains)
+        if self.label_kind == "joint":
+            selected = (recipe.data.model_extra or {}).get("selected_attrs") or DEFAULT_ATTRIBUTES
+            self.num_attributes = len(selected)
+            if list(selected) != self.domains[: self.num_attributes] or self.num_attributes >= len(self.domains):
+                raise GanzooError(f"The joint model's domains {self.domains} do not start with its CelebA attributes "
+                                  f"{list(selected)} followed by at least one RaFD expression.")
 
     @property
     def c_dim(self) -> int:
+        """Number of labels D classifies (for joint models: CelebA attributes + RaFD expressions)."""
         return len(self.domains)
 
+    @property
+    def condition_dim(self) -> int:
+        """Length of G's label vector: ``c_dim``, plus the 2-dim mask vector for joint models."""
+        return self.c_dim + 2 if self.label_kind == "joint" else self.c_dim
+
+    @property
+    def attribute_names(self) -> list[str]:
+        """The names ``--attrs`` may set: all domains of an attribute model, the CelebA part of a joint one."""
+        return self.domains[: self.num_attributes]
+
     def derived_kwargs(self, role: str) -> dict[str, Any]:
-        values = {"c_dim": self.c_dim, "image_size": self.image_size}
+        c_dim = self.condition_dim if role == "generator" else self.c_dim
+        values = {"c_dim": c_dim, "image_size": self.image_size}
         return {k: values[k] for k in self.derived_network_args[role]}
 
     # ------------------------------------------------------------------ labels
 
     def label_vectors(self, y: torch.Tensor) -> torch.Tensor:
-        """The generator's condition: one-hot vectors from domain indices, or the attribute vectors as floats."""
-        if self.label_kind == "attributes":
+        """The generator's condition: one-hot vectors from domain indices, or the attribute (joint) vectors as floats."""
+        if self.label_kind in ("attributes", "joint"):
             return y.float()
         return F.one_hot(y.long(), self.c_dim).float()
+
+    def joint_condition(self, attributes: torch.Tensor | None = None, expressions: torch.Tensor | None = None) -> torch.Tensor:
+        """Joint labels ``[c_celeba | c_rafd | mask]`` from CelebA attribute vectors (N, num_attributes)
+        or from RaFD expression indices (N,) counted within the RaFD part."""
+        n_attr, n_expr = self.num_attributes, self.c_dim - self.num_attributes
+        if attributes is not None:
+            rows = attributes.shape[0]
+            zeros, mask = attributes.new_zeros(rows, n_expr), attributes.new_tensor([1.0, 0.0]).expand(rows, 2)
+            return torch.cat([attributes.float(), zeros.float(), mask.float()], 1)
+        rows = expressions.shape[0]
+        one_hot = F.one_hot(expressions.long(), n_expr).float()
+        zeros = one_hot.new_zeros(rows, n_attr)
+        return torch.cat([zeros, one_hot, one_hot.new_tensor([0.0, 1.0]).expand(rows, 2)], 1)
 
     def classification_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
         if self.label_kind == "attributes":
             # Official: BCE summed over attributes, averaged over the batch.
             return F.binary_cross_entropy_with_logits(logits, y.float(), reduction="sum") / logits.shape[0]
+        if self.label_kind == "joint":
+            return self.joint_classification_loss(logits, y)
         return F.cross_entropy(logits, y.long())
+
+    def joint_classification_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The official ``train_multi`` loss on D's logits sliced to each row's active set (told by the mask):
+        CelebA rows BCE summed over the attributes / their count, RaFD rows cross-entropy; the inactive
+        set's logits do not enter. A batch of one set (as in training) gives exactly the official value."""
+        n = self.num_attributes
+        y = y.float()
+        celeba, rafd = y[:, -2] > 0.5, y[:, -1] > 0.5
+        bce = F.binary_cross_entropy_with_logits(logits[:, :n], y[:, :n], reduction="none").sum(1)
+        ce = F.cross_entropy(logits[:, n:], y[:, n:-2].argmax(1), reduction="none")
+        zero = torch.zeros((), device=logits.device)
+        celeba_loss = torch.where(celeba, bce, zero).sum() / celeba.sum().clamp_min(1)
+        rafd_loss = torch.where(rafd, ce, zero).sum() / rafd.sum().clamp_min(1)
+        return celeba_loss + rafd_loss
 
     # ------------------------------------------------------------------ training
 
+    def training_item(self, dataset, index, rng):
+        if self.label_kind != "joint":
+            return super().training_item(dataset, index, rng)
+        # One CelebA and one RaFD image per example, all randomness from ``rng``: a step holds a batch of each.
+        i_celeba, i_rafd = dataset.joint_pair(index, rng)
+        return {"x": dataset.load(i_celeba, rng), "y": torch.tensor(dataset.labels[i_celeba]),
+                "x_rafd": dataset.load(i_rafd, rng), "y_rafd": torch.tensor(dataset.labels[i_rafd])}
+
     def train_step(self, batch, step, ctx):
+        if self.label_kind != "joint":
+            return self._train_on(batch["x"], batch["y"], step, ctx)
+        # Official train_multi: in each iteration, CelebA then RaFD, each a D step and (every n_critic-th) a G step.
+        logs = {}
+        for name, x, y in (("celeba", batch["x"], batch["y"]), ("rafd", batch["x_rafd"], batch["y_rafd"])):
+            logs.update({f"{k}_{name}": v for k, v in self._train_on(x, y, step, ctx).items()})
+        return logs
+
+    def _train_on(self, x_real, y_org, step, ctx):
         G, D = self.nets["generator"], self.nets["discriminator"]
-        x_real, y_org = batch["x"], batch["y"]
         y_trg = y_org[torch.randperm(x_real.shape[0], device=x_real.device)]
         c_org, c_trg = self.label_vectors(y_org), self.label_vectors(y_trg)
         l = self.losses
@@ -176,15 +248,26 @@ class StarGAN(GANModel):
 
     @torch.no_grad()
     def source_attributes(self, images: torch.Tensor, given: torch.Tensor | None = None) -> torch.Tensor:
-        """The sources' attribute vectors: ``given``, else what D's classifier head predicts (logit > 0)."""
+        """The sources' attribute vectors: ``given``, else what D's classifier head predicts (logit > 0).
+
+        Joint models: the CelebA part; ``given`` may be joint labels, whose RaFD rows (no CelebA
+        attributes known) take D's prediction.
+        """
+        n = self.num_attributes
         if given is not None:
-            return given.to(images.device).float()
+            given = given.to(images.device).float()
+            if self.label_kind != "joint" or given.shape[1] == n:
+                return given
+            known = given[:, -2:-1] > 0.5  # the CelebA mask bit
+            if bool(known.all()) or "discriminator" not in self.nets:
+                return given[:, :n]
+            return torch.where(known, given[:, :n], self.source_attributes(images))
         if "discriminator" not in self.nets:
             raise GanzooError(
                 "This model folder has no discriminator to read the source attributes from; "
                 "give every attribute with --attrs (e.g. --attrs Black_Hair=0,Blond_Hair=1,...)."
             )
-        return (self.nets["discriminator"](images)[1] > 0).float()
+        return (self.nets["discriminator"](images)[1][:, :n] > 0).float()
 
     @torch.no_grad()
     def attribute_target(self, images: torch.Tensor, assignments, source_labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -192,23 +275,25 @@ class StarGAN(GANModel):
 
         Setting a hair colour clears the other hair colours unless they are assigned too.
         When every attribute is assigned, the sources' attributes are not needed.
+        Joint models edit the CelebA part and return full joint labels (CelebA mask on).
         """
-        assignments = parse_attribute_assignments(assignments, self.domains)
-        if source_labels is None and set(assignments) == set(self.domains):
-            source_labels = torch.zeros(images.shape[0], self.c_dim)
+        names = self.attribute_names
+        assignments = parse_attribute_assignments(assignments, names)
+        if source_labels is None and set(assignments) == set(names):
+            source_labels = torch.zeros(images.shape[0], len(names))
         target = self.source_attributes(images, source_labels).clone()
         for name, value in assignments.items():
             if value == 1 and name in HAIR_COLOURS:
-                for other in self.domains:
+                for other in names:
                     if other in HAIR_COLOURS and other not in assignments:
-                        target[:, self.domains.index(other)] = 0
-            target[:, self.domains.index(name)] = value
-        return target
+                        target[:, names.index(other)] = 0
+            target[:, names.index(name)] = value
+        return self.joint_condition(attributes=target) if self.label_kind == "joint" else target
 
     def official_attribute_target(self, source: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """The official test targets (``create_labels``): set hair colour ``index`` (others cleared) or flip it."""
         target = source.clone()
-        hair = [i for i, name in enumerate(self.domains) if name in HAIR_COLOURS]
+        hair = [i for i, name in enumerate(self.attribute_names) if name in HAIR_COLOURS]
         for row, d in enumerate(index.tolist()):
             if d in hair:
                 target[row, hair] = 0
@@ -221,10 +306,12 @@ class StarGAN(GANModel):
     def translate(self, images, target, *, reference=None, z=None, generator=None, source_labels=None):
         """Translate ``images`` (N,3,H,W in [-1,1]) to ``target``.
 
-        ``target`` is either label vectors (N, c_dim), used as they are, or indices (N,):
+        ``target`` is either label vectors (N, condition_dim), used as they are, or indices (N,):
         a domain for one-hot models; for attribute models the official test edit of that
         attribute (hair colours set exclusively, others flipped) applied to
-        ``source_labels`` or, without them, to the attributes D predicts.
+        ``source_labels`` or, without them, to the attributes D predicts. For joint
+        models an index names a CelebA attribute (that edit, CelebA part active) or a
+        RaFD expression (that one-hot, RaFD part active), as the official ``test_multi``.
         """
         nets = self.inference_nets()
         target = target.to(images.device)
@@ -232,9 +319,22 @@ class StarGAN(GANModel):
             c = target.float()
         elif self.label_kind == "attributes":
             c = self.official_attribute_target(self.source_attributes(images, source_labels), target)
+        elif self.label_kind == "joint":
+            c = self.joint_target(images, target, source_labels)
         else:
             c = self.label_vectors(target)
         return nets["generator"](images, c).clamp(-1, 1)
+
+    def joint_target(self, images: torch.Tensor, index: torch.Tensor, source_labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Joint labels for domain indices: CelebA edits (of the sources' attributes) or RaFD expressions."""
+        n = self.num_attributes
+        is_attr = index < n
+        c = self.joint_condition(expressions=(index - n).clamp_min(0))
+        if bool(is_attr.any()):
+            source = self.source_attributes(images, source_labels)
+            edited = self.joint_condition(attributes=self.official_attribute_target(source, index.clamp_max(n - 1)))
+            c = torch.where(is_attr[:, None], edited, c)
+        return c
 
     @torch.no_grad()
     def sample_grid(self, images: torch.Tensor, labels: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
@@ -242,7 +342,7 @@ class StarGAN(GANModel):
         from ganzoo.sampling import label_grid, make_grid
 
         images = images.to(self.device)
-        given = labels.to(self.device) if self.label_kind == "attributes" else None
+        given = labels.to(self.device) if self.label_kind in ("attributes", "joint") else None
         columns = [images]
         for d in range(self.c_dim):
             index = torch.full((images.shape[0],), d, dtype=torch.long, device=self.device)

@@ -23,7 +23,6 @@ class count is G's minus 2 marks a joint pair even without the option.
 
 from __future__ import annotations
 
-import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 
 import torch
 
+from ganzoo.checkpoint import load_official_checkpoint
 from ganzoo.errors import CheckpointError, GanzooError
 
 from .data import CELEBA_ATTRIBUTES, DEFAULT_ATTRIBUTES, RAFD_EXPRESSIONS
@@ -44,19 +44,7 @@ _DISCRIMINATOR_MARKER = "conv2.weight"
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A bare official state_dict of tensors, loaded without running pickled code."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"Checkpoint file {path} does not exist; check the path.")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        what = f" ({found.group(1)})" if found else ""
-        raise CheckpointError(
-            f"Refusing to load {path}: it needs pickled objects other than tensors{what}, which could run code; "
-            "ganzoo reads official checkpoints only with weights_only=True."
-        ) from None
-    except Exception as exc:  # torch.load raises many types for non-torch or truncated files
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}).") from None
+    raw = load_official_checkpoint(path)
     if not isinstance(raw, Mapping) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in raw.items()):
         raise CheckpointError(f"{path} is not a state_dict of tensors; pass the official {{iter}}-G.ckpt / {{iter}}-D.ckpt files.")
     # DataParallel prefixes, should a retrained file carry them.

@@ -26,7 +26,6 @@ on its own batch with its own shuffled targets.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,7 +34,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from ganzoo.errors import GanzooError, did_you_mean
-from ganzoo.model import GANModel
+from ganzoo.model import GANModel, frozen
 from ganzoo.recipe import OptimConfig, StrictModel
 
 from .data import DEFAULT_ATTRIBUTES, HAIR_COLOURS
@@ -55,18 +54,6 @@ class StarGANOptim(OptimConfig):
     lr: float = Field(1e-4, gt=0, le=1.0)
     betas: tuple[float, float] = (0.5, 0.999)
     n_critic: int = Field(5, ge=1)
-
-
-@contextlib.contextmanager
-def frozen(net: torch.nn.Module):
-    """Skip the parameter gradients of a network the current update does not step (same updates, less work)."""
-    flags = [p.requires_grad for p in net.parameters()]
-    net.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(net.parameters(), flags):
-            p.requires_grad_(flag)
 
 
 def gradient_penalty(critic: torch.nn.Module, x_real: torch.Tensor, x_fake: torch.Tensor) -> torch.Tensor:
@@ -336,19 +323,21 @@ class StarGAN(GANModel):
             c = torch.where(is_attr[:, None], edited, c)
         return c
 
-    @torch.no_grad()
-    def sample_grid(self, images: torch.Tensor, labels: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
-        """Rows: sources; columns: the source, then one translation per domain (or per attribute edit)."""
-        from ganzoo.sampling import label_grid, make_grid
+    def sheet_targets(self) -> list[tuple[str, int]]:
+        """One column per domain; for attributes the official test edit: a hair colour is set, others flipped."""
+        targets = []
+        for d, name in enumerate(self.domains):
+            is_attribute = self.label_kind in ("attributes", "joint") and d < self.num_attributes
+            flipped = is_attribute and name not in HAIR_COLOURS
+            targets.append((f"flip {name}" if flipped else name, d))
+        return targets
 
-        images = images.to(self.device)
-        given = labels.to(self.device) if self.label_kind in ("attributes", "joint") else None
-        columns = [images]
-        for d in range(self.c_dim):
-            index = torch.full((images.shape[0],), d, dtype=torch.long, device=self.device)
-            columns.append(self.translate(images, index, source_labels=given))
-        grid = make_grid([[col[i] for col in columns] for i in range(images.shape[0])])
-        return label_grid(grid, self.domains, cell=images.shape[-1], first_column_label="input")
+    @torch.no_grad()
+    def translate_to(self, images, index, *, labels=None, generator=None):
+        """Known attribute labels (during training) are edited; without them D reads the sources' attributes."""
+        target = torch.full((images.shape[0],), index, dtype=torch.long, device=images.device)
+        given = labels if self.label_kind in ("attributes", "joint") else None
+        return self.translate(images, target, source_labels=given)
 
 
 def _label_kind_of(dataset_name: str) -> str:

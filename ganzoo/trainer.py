@@ -30,11 +30,6 @@ from ganzoo.model import GANModel, data_kwargs
 from ganzoo.recipe import Recipe
 
 
-# Schedules advance once per iteration for every optimiser, also on iterations where a model skips one
-# (StarGAN v1 steps G only every n_critic iterations); PyTorch's ordering warning does not apply.
-warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`")
-
-
 # --------------------------------------------------------------------------- device and precision
 
 
@@ -308,20 +303,27 @@ class Trainer:
         return folder
 
     def save_samples(self) -> Path:
-        from ganzoo.sampling import save_image
+        """The model's first still sheet (see :mod:`ganzoo.sheets`) as ``samples/step_XXXXXXXX.png`` + ``.json``."""
+        from ganzoo.sheets import REFERENCE_KINDS, STILL_KINDS, SheetInputs, write_sheet
 
-        n = min(self.cfg.sample_count, len(self.val_dataset))
-        groups = self.val_dataset.indices_by_label()
+        val = self.val_dataset
+        n = min(self.cfg.sample_count, len(val))
+        groups = val.indices_by_label()
         # Fixed inputs across the run: one per domain in turn, always the same items.
         picks = []
         for k in range(n):
-            group = groups[k % len(groups)] or self.val_dataset.indices_by_label()[0]
+            group = groups[k % len(groups)] or groups[0]
             picks.append(group[(k // len(groups)) % len(group)])
-        images = torch.stack([self.val_dataset.load(i) for i in picks])
-        labels = torch.tensor([self.val_dataset.labels[i] for i in picks])
-        grid = self.model.sample_grid(images, labels, seed=self.cfg.seed)
+        labels = torch.tensor([val.labels[i] for i in picks])
+        names = [val.domains[int(y)] if labels.dim() == 1 else f"val {i}" for i, y in zip(picks, labels)]
+        inputs = SheetInputs(torch.stack([val.load(i) for i in picks]), names, source_labels=labels, seed=self.cfg.seed, step=self.step)
+        kind = next(k for k in self.model.sample_sheets if k in STILL_KINDS)
+        if kind in REFERENCE_KINDS:  # references: the last item of each domain, usually not a source
+            ref_picks = [(d, group[-1]) for d, group in enumerate(groups) if group]
+            inputs.references = torch.stack([val.load(i) for _, i in ref_picks])
+            inputs.reference_domains = [d for d, _ in ref_picks]
         path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
-        save_image(grid, path)
+        write_sheet(self.model, kind, inputs, path)
         return path
 
     # ------------------------------------------------------------------ the loop
@@ -355,8 +357,7 @@ class Trainer:
                 for batch in self._loader():
                     self.model.current_step = self.step
                     losses = self.model.train_step(batch, self.step, self.ctx)
-                    for sched in self.schedulers.values():
-                        sched.step()
+                    self._step_schedulers()
                     if cfg.ema > 0:
                         for role, ema in self.model.ema_nets.items():
                             update_ema(ema, self.model.nets[role], cfg.ema)
@@ -392,6 +393,14 @@ class Trainer:
         elif cfg.sample_every and sampled_at != self.step:
             self.save_samples()
         return RunResult(self.run_dir, self.step, last_ckpt, last_losses, interrupted)
+
+    def _step_schedulers(self) -> None:
+        # Schedules advance once per iteration for every optimiser, also where a model skipped one this
+        # iteration (StarGAN v1 steps G every n_critic iterations): PyTorch's ordering warning does not apply.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            for sched in self.schedulers.values():
+                sched.step()
 
     def _flush_losses(self, pending, log_file, t0: float, start_step: int) -> dict[str, float]:
         stacked = {k: torch.stack([p[k].float() for p in pending if k in p]) for k in pending[-1]}

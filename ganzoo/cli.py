@@ -274,6 +274,42 @@ def translate(
     err.print(f"wrote {written} image(s) to {out_dir}" + (f"; skipped {len(skipped)} unreadable" if skipped else ""), highlight=False)
 
 
+# --------------------------------------------------------------------------- sample
+
+
+@app.command()
+@friendly
+def sample(
+    model: str = typer.Argument(..., help="model folder, run directory, Hub id (org/name[@rev]) or pretrained name"),
+    input: List[Path] = typer.Option(..., "--input", "-i", help="source image files or folders (repeatable)"),
+    reference: Optional[Path] = typer.Option(None, "--reference", "-r", help="StarGAN v2: references as REF_DIR/<domain>/*.png"),
+    out_dir: Path = typer.Option(Path("samples"), "--out", "-o", help="folder for the sheets"),
+    seed: int = typer.Option(0, "--seed", help="random seed for latent styles (same seed, same pictures)"),
+    num: int = typer.Option(4, "--num", "-n", min=1, max=64, help="random styles per domain (latent grid and animation)"),
+    frames: int = typer.Option(12, "--frames", min=2, max=240, help="animation frames per style-to-style transition"),
+    limit: int = typer.Option(16, "--limit", min=1, help="at most this many sources, and references per domain"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+):
+    """Draw labelled sample sheets (grids, and style animations for StarGAN v2) with a layout JSON each."""
+    from ganzoo import load
+    from ganzoo.sheets import REFERENCE_KINDS, SheetInputs, read_references, read_sources, write_sheets
+    from ganzoo.trainer import pick_device
+
+    _registry()
+    net = load(model, device=str(pick_device(device)))
+    if reference is not None and not set(REFERENCE_KINDS) & set(net.sample_sheets):
+        raise GanzooError(f"Model {net.name} has no reference-guided sheets ({', '.join(net.sample_sheets)}); drop --reference.")
+    sources, names, notes = read_sources(input, net.image_size, limit)
+    inputs = SheetInputs(sources, names, seed=seed, num_styles=num, frames=frames)
+    if reference is not None:
+        inputs.references, inputs.reference_domains, reference_notes = read_references(reference, net.domains, net.image_size, limit)
+        notes += reference_notes
+    written = write_sheets(net, inputs, out_dir)
+    for note in notes + written.notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+    err.print(f"wrote {len(written.files)} file(s) to {out_dir}: " + ", ".join(p.name for p in written.files), highlight=False)
+
+
 # --------------------------------------------------------------------------- convert
 
 

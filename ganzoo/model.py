@@ -25,7 +25,7 @@ class GANModel:
     """Base class for a model family's training algorithm.
 
     Subclasses set the class attributes and implement :meth:`train_step`,
-    :meth:`translate` and (optionally) :meth:`sample_grid`.
+    :meth:`translate` and (optionally) :meth:`sheet_targets` / :meth:`translate_to`.
     """
 
     #: role -> default registry name of the network class (generators or discriminators table)
@@ -40,6 +40,9 @@ class GANModel:
     OptimConfig: ClassVar[type[BaseModel]] = OptimConfig
     #: "one-hot" (one domain per image) or "attributes" (multi-label); informs CLI and metrics
     label_kind: ClassVar[str] = "one-hot"
+    #: the sheets ``ganzoo sample`` draws for this family (see :mod:`ganzoo.sheets`); the first still
+    #: one is also the trainer's periodic sample
+    sample_sheets: ClassVar[tuple[str, ...]] = ("target_grid",)
 
     # ------------------------------------------------------------------ recipe
 
@@ -180,12 +183,23 @@ class GANModel:
         """Translate ``images`` (N,3,H,W in [-1,1]) into domain indices ``target`` (N,)."""
         raise NotImplementedError
 
+    def sheet_targets(self) -> list[tuple[str, int]]:
+        """The target grid's columns: (label, target index) for every domain this model translates into."""
+        return [(name, d) for d, name in enumerate(self.domains)]
+
+    @torch.no_grad()
+    def translate_to(self, images: torch.Tensor, index: int, *, labels=None, generator=None) -> torch.Tensor:
+        """All ``images`` into target ``index`` of :meth:`sheet_targets`; ``labels`` are the sources' own, if known."""
+        target = torch.full((images.shape[0],), index, dtype=torch.long, device=images.device)
+        return self.translate(images, target, generator=generator)
+
     @torch.no_grad()
     def sample_grid(self, images: torch.Tensor, labels: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
-        """A (3,H,W) image in [-1,1]: sources (rows) translated into every domain (columns)."""
-        from ganzoo.sampling import target_grid
+        """The target grid (see :mod:`ganzoo.sheets`) as a (3,H,W) image in [-1,1], rows unlabelled."""
+        from ganzoo.sheets import SheetInputs, target_grid
 
-        return target_grid(self, images, labels, seed=seed)
+        inputs = SheetInputs(images, [""] * images.shape[0], source_labels=labels, seed=seed)
+        return target_grid(self, inputs).to_tensor()
 
     # ------------------------------------------------------------------ sharing
 

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ganzoo import checkpoint as ckpt
+from ganzoo import distributed
 from ganzoo.errors import GanzooError, TrainingError
 from ganzoo.model import GANModel, data_kwargs
 from ganzoo.recipe import Recipe
@@ -56,6 +57,8 @@ class StepContext:
     optimizers: dict[str, torch.optim.Optimizer]
     scaler: torch.amp.GradScaler | None = None
     total_steps: int = 1
+    rank: int = 0
+    world_size: int = 1
 
     def autocast(self):
         """Mixed precision for forward passes (losses that need fp32 should leave it)."""
@@ -63,6 +66,15 @@ class StepContext:
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def randn(self, n: int, *shape: int, device=None) -> torch.Tensor:
+        """Per-example Gaussian noise for this process's ``n`` examples that does not depend on how the global
+        batch is split: every rank draws the whole global batch's noise and keeps its own rows, so the RNG
+        stays in step across ranks and a distributed run draws what the 1-process run draws."""
+        if self.world_size == 1:
+            return torch.randn(n, *shape, device=device)
+        full = torch.randn(n * self.world_size, *shape, device=device)
+        return full[self.rank * n:(self.rank + 1) * n]
 
     def optimize(self, loss: torch.Tensor, *roles: str) -> None:
         """Zero every gradient, back-propagate ``loss`` and step the optimisers of ``roles``."""
@@ -90,10 +102,14 @@ class StepSampler(torch.utils.data.Sampler):
     steps, a resumed run continues with exactly the batches it would have seen.
     """
 
-    def __init__(self, groups: list[list[int]], batch_size: int, seed: int, start_step: int, total_steps: int, balanced: bool = True):
+    def __init__(self, groups: list[list[int]], batch_size: int, seed: int, start_step: int, total_steps: int, balanced: bool = True,
+                 rank: int = 0, world_size: int = 1):
         self.groups, self.batch_size, self.seed = groups, batch_size, seed
         self.start_step, self.total_steps, self.balanced = start_step, total_steps, balanced
         self.all_indices = [i for g in groups for i in g]
+        # Under DDP ``batch_size`` is the global batch; this rank takes its contiguous chunk of it.
+        self.rank, self.world_size = rank, world_size
+        self.local = distributed.check_batch(batch_size, world_size)
 
     def __len__(self) -> int:
         return max(0, self.total_steps - self.start_step)
@@ -107,7 +123,7 @@ class StepSampler(torch.utils.data.Sampler):
             for _ in range(self.batch_size):
                 index = balanced_index(self.groups, rng) if self.balanced else rng.choice(self.all_indices)
                 batch.append((index, rng.getrandbits(63)))
-            yield batch
+            yield batch[self.rank * self.local:(self.rank + 1) * self.local]
 
 
 class TrainItems(torch.utils.data.Dataset):
@@ -201,7 +217,11 @@ class Trainer:
         from ganzoo.plugins import get_registry
 
         cfg = self.cfg
-        self.device = pick_device(cfg.device)
+        self.dist = distributed.env_info()
+        distributed.check_batch(self.recipe.data.batch_size, self.dist.world_size)
+        self.device = distributed.init(self.dist, pick_device(cfg.device))
+        if not self.dist.is_main:
+            self.quiet = True
         if self.device.type == "cpu" and cfg.precision == "fp16":
             raise GanzooError("train.precision fp16 needs a CUDA GPU; use fp32 or bf16 on CPU.")
         if cfg.threads:
@@ -233,11 +253,16 @@ class Trainer:
                 path, why = skipped[0]
                 self.console.print(f"[yellow]note:[/] {len(skipped)} {split} file(s) skipped as unreadable "
                                    f"(first: {path}: {why}).", highlight=False)
+        if self.dist.active:
+            distributed.convert_sync_batchnorm(self.model.nets, self.device)
         self.optimizers = self.model.build_optimizers()
+        # One DDP wrapper per network, in model.nets only while train_step runs (see ganzoo.distributed).
+        self.ddp_nets = distributed.wrap(self.model.nets, self.device) if self.dist.active else None
         factor = lr_factor(self.model.optim.schedule, self.model.optim.decay_start, cfg.steps)
         self.schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, factor) for name, opt in self.optimizers.items()}
         self.scaler = torch.amp.GradScaler(self.device.type) if cfg.precision == "fp16" else None
-        self.ctx = StepContext(self.device, cfg.precision, self.optimizers, self.scaler, cfg.steps)
+        self.ctx = StepContext(self.device, cfg.precision, self.optimizers, self.scaler, cfg.steps,
+                               self.dist.rank, self.dist.world_size)
         self.step = 0
 
     def _restore(self) -> None:
@@ -259,7 +284,7 @@ class Trainer:
         self.step = state["step"]
         # Drop log lines written after this checkpoint by the interrupted run.
         log = self.run_dir / "metrics.jsonl"
-        if log.exists():
+        if log.exists() and self.dist.is_main:
             kept = [line for line in log.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= self.step]
             ckpt.atomic_write_text(log, "".join(line + "\n" for line in kept))
 
@@ -267,7 +292,8 @@ class Trainer:
 
     def _loader(self) -> Iterator[dict[str, torch.Tensor]]:
         cfg, data = self.cfg, self.recipe.data
-        sampler = StepSampler(self.dataset.indices_by_label(), data.batch_size, cfg.seed, self.step, cfg.steps)
+        sampler = StepSampler(self.dataset.indices_by_label(), data.batch_size, cfg.seed, self.step, cfg.steps,
+                              rank=self.dist.rank, world_size=self.dist.world_size)
         loader = torch.utils.data.DataLoader(
             TrainItems(self.dataset, self.model),
             batch_sampler=sampler,
@@ -295,11 +321,15 @@ class Trainer:
             if not all(torch.isfinite(p).all() for p in net.parameters()):
                 raise TrainingError(f"The {role} weights are not finite at step {self.step}; no checkpoint was written.")
         name = f"step_{self.step:08d}"
+        if not self.dist.is_main:  # rank 0 writes; the others wait until the folder is complete
+            distributed.barrier(self.dist)
+            return self.run_dir / "checkpoints" / name
         folder = ckpt.write_model_folder(self.model, self.run_dir / "checkpoints" / name, step=self.step, train_state=state)
         ckpt.atomic_write_text(self.run_dir / "latest.json", json.dumps({"step": self.step, "path": f"checkpoints/{name}"}) + "\n")
         old = sorted(p for p in (self.run_dir / "checkpoints").glob("step_*") if p.name != name)
         for stale in old[: max(0, len(old) - (self.cfg.keep_checkpoints - 1))]:
             shutil.rmtree(stale, ignore_errors=True)
+        distributed.barrier(self.dist)
         return folder
 
     def save_samples(self) -> Path:
@@ -334,10 +364,19 @@ class Trainer:
                 f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} or choose another --out."
             )
         self._setup()  # data and networks first: a bad recipe or data folder leaves no run directory behind
-        self._prepare_run_dir()
+        try:
+            return self._run()
+        finally:
+            distributed.shutdown(self.dist)
+
+    def _run(self) -> RunResult:
+        main = self.dist.is_main
+        if main:
+            self._prepare_run_dir()
+        distributed.barrier(self.dist)
         if self.resume:
             self._restore()
-        else:
+        elif main:
             ckpt.atomic_write_text(self.run_dir / "recipe.yaml", self.recipe.to_yaml())
         cfg = self.cfg
         log_path = self.run_dir / "metrics.jsonl"
@@ -353,10 +392,12 @@ class Trainer:
         stop = _StopRequest()
         sampled_at = -1
         try:
-            with stop, progress, open(log_path, "a", encoding="utf-8") as log_file:
+            log_ctx = open(log_path, "a", encoding="utf-8") if main else contextlib.nullcontext()
+            with stop, progress, log_ctx as log_file:
                 for batch in self._loader():
                     self.model.current_step = self.step
-                    losses = self.model.train_step(batch, self.step, self.ctx)
+                    with distributed.swapped(self.model, self.ddp_nets):
+                        losses = self.model.train_step(batch, self.step, self.ctx)
                     self._step_schedulers()
                     if cfg.ema > 0:
                         for role, ema in self.model.ema_nets.items():
@@ -364,6 +405,10 @@ class Trainer:
                     self.step += 1
                     pending.append({k: v.detach() for k, v in losses.items()})
                     # Ctrl-C lets the step in hand finish, then checkpoints: the saved state is always a whole step.
+                    # Under DDP the ranks agree on it at log intervals (one small collective there, none per step).
+                    if self.dist.active:
+                        at_log_step = self.step % cfg.log_every == 0 or self.step % cfg.checkpoint_every == 0
+                        stop.requested = distributed.any_rank(stop.requested, self.dist, self.device) if at_log_step else False
                     at_ckpt = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or stop.requested
                     at_log = self.step % cfg.log_every == 0 or at_ckpt
                     if at_log:
@@ -375,7 +420,8 @@ class Trainer:
                     else:
                         progress.update(task, completed=self.step)
                     if cfg.sample_every and self.step % cfg.sample_every == 0:
-                        self.save_samples()
+                        if main:
+                            self.save_samples()
                         sampled_at = self.step
                     if at_ckpt:
                         last_ckpt = self.save_checkpoint()
@@ -386,12 +432,13 @@ class Trainer:
             # A second Ctrl-C (or one outside the main thread): stop now, keep the last whole checkpoint.
             interrupted = True
             last_ckpt = ckpt.resolve_model_folder(self.run_dir) if (self.run_dir / "latest.json").exists() else None
-        if interrupted:
+        if interrupted and main:
             where = f"the last checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written"
             self.console.print(f"[yellow]Interrupted at step {self.step}; {where}. "
                                f"Continue with: ganzoo run --resume {self.run_dir}[/]", highlight=False)
-        elif cfg.sample_every and sampled_at != self.step:
+        elif cfg.sample_every and sampled_at != self.step and main and not interrupted:
             self.save_samples()
+        distributed.barrier(self.dist)
         return RunResult(self.run_dir, self.step, last_ckpt, last_losses, interrupted)
 
     def _step_schedulers(self) -> None:
@@ -404,7 +451,8 @@ class Trainer:
 
     def _flush_losses(self, pending, log_file, t0: float, start_step: int) -> dict[str, float]:
         stacked = {k: torch.stack([p[k].float() for p in pending if k in p]) for k in pending[-1]}
-        values = {k: v.cpu() for k, v in stacked.items()}  # one host sync per log interval
+        # Under DDP: the mean over ranks (one collective per log interval), equal on every rank.
+        values = {k: distributed.all_reduce_mean(v, self.dist).cpu() for k, v in stacked.items()}  # one host sync per log interval
         for k, v in values.items():
             if not torch.isfinite(v).all():
                 good = ckpt.resolve_model_folder(self.run_dir) if (self.run_dir / "latest.json").exists() else None
@@ -417,8 +465,9 @@ class Trainer:
         elapsed = time.perf_counter() - t0
         record = {"step": self.step, **{f"loss/{k}": round(v, 6) for k, v in last.items()},
                   "it_per_s": round((self.step - start_step) / max(elapsed, 1e-9), 4)}
-        log_file.write(json.dumps(record) + "\n")
-        log_file.flush()
+        if log_file is not None:
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
         return last
 
     def _progress(self):

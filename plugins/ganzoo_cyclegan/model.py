@@ -284,6 +284,11 @@ class CycleGAN(GANModel):
 
     # ------------------------------------------------------------------ inference
 
+    def sheet_targets(self) -> list[tuple[str, int]]:
+        """The domains this folder has a generator into (official pretrained files hold one direction)."""
+        nets = self.inference_nets()
+        return [(self.domains[d], d) for d, role in ((0, "generator_b2a"), (1, "generator_a2b")) if role in nets]
+
     @torch.no_grad()
     def translate(self, images, target, *, reference=None, z=None, generator=None):
         """Images into domain ``target`` (per sample): index 1 (b) uses generator_a2b, index 0 (a) generator_b2a."""

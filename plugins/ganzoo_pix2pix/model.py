@@ -109,6 +109,10 @@ class Pix2Pix(GANModel):
 
     # ------------------------------------------------------------------ inference
 
+    def sheet_targets(self) -> list[tuple[str, int]]:
+        """Only the output domain: "translating" into the input domain returns the input."""
+        return [(self.domains[1], 1)]
+
     @torch.no_grad()
     def translate(self, images, target, *, reference=None, z=None, generator=None):
         """Inputs -> outputs for target index 1; target 0 (the input domain) returns the input unchanged.

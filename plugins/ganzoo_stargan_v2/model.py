@@ -55,6 +55,7 @@ class StarGANv2(GANModel):
         "discriminator": "stargan_v2.discriminator",
     }
     ema_roles = ("generator", "mapping_network", "style_encoder")
+    sample_sheets = ("reference_grid", "latent_grid", "reference_animation", "latent_animation")
     derived_network_args = {
         "generator": ("img_size",),
         "mapping_network": ("num_domains", "style_dim"),
@@ -188,12 +189,21 @@ class StarGANv2(GANModel):
 
     @torch.no_grad()
     def translate(self, images, target, *, reference=None, z=None, generator=None):
+        styles = self.style_codes(target, reference=reference, z=z, generator=generator)
+        return self.translate_with_style(images, styles)
+
+    @torch.no_grad()
+    def style_codes(self, target, *, reference=None, z=None, generator=None) -> torch.Tensor:
+        """Style codes for domains ``target`` (N,): of ``reference`` images, else of latent codes ``z`` (random if None)."""
         nets = self.inference_nets()
-        device = images.device
+        target = target.to(self.device)
         if reference is not None:
-            s = nets["style_encoder"](reference.to(device), target)
-        else:
-            if z is None:
-                z = torch.randn(images.shape[0], self.latent_dim, generator=generator)
-            s = nets["mapping_network"](z.to(device), target)
-        return nets["generator"](images, s).clamp(-1, 1)
+            return nets["style_encoder"](reference.to(self.device), target)
+        if z is None:
+            z = torch.randn(target.shape[0], self.latent_dim, generator=generator)
+        return nets["mapping_network"](z.to(self.device), target)
+
+    @torch.no_grad()
+    def translate_with_style(self, images, styles) -> torch.Tensor:
+        """``images`` rendered in ``styles`` (N,style_dim); the sample sheets interpolate styles through this."""
+        return self.inference_nets()["generator"](images, styles.to(images.device)).clamp(-1, 1)

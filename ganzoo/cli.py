@@ -166,13 +166,18 @@ def run(
             raise GanzooError("Name a recipe to train (e.g. ganzoo run recipes/quickstart.yaml) or --resume RUN_DIR.")
         resolved = load_recipe(recipe, set_)
         run_dir = out_dir or default_run_dir(recipe)
-    err.print(f"[bold]ganzoo run[/]: model [cyan]{resolved.model}[/], data [cyan]{resolved.data.name}[/], "
-              f"{resolved.train.steps} steps -> {run_dir}", highlight=False)
+    import os
+
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
+    if main_rank:
+        err.print(f"[bold]ganzoo run[/]: model [cyan]{resolved.model}[/], data [cyan]{resolved.data.name}[/], "
+                  f"{resolved.train.steps} steps -> {run_dir}", highlight=False)
     result = Trainer(resolved, run_dir, resume=resume is not None, console=err, quiet=quiet).run()
     if result.interrupted:
         raise typer.Exit(code=130)
-    err.print(f"[green]done[/]: step {result.step}, model folder {result.checkpoint}", highlight=False)
-    err.print(f"translate with: ganzoo translate {run_dir} --input IMAGES --target DOMAIN --out DIR", highlight=False)
+    if main_rank:
+        err.print(f"[green]done[/]: step {result.step}, model folder {result.checkpoint}", highlight=False)
+        err.print(f"translate with: ganzoo translate {run_dir} --input IMAGES --target DOMAIN --out DIR", highlight=False)
 
 
 # --------------------------------------------------------------------------- translate
@@ -380,6 +385,40 @@ def push(
     url = push_folder(model_dir, repo_id, private=private, revision=revision, commit_message=commit_message,
                       license=license, with_train_state=with_train_state)
     err.print(f"[green]pushed[/] {model_dir} -> {repo_id}: {url}", highlight=False)
+
+
+# --------------------------------------------------------------------------- bench
+
+
+@app.command()
+@friendly
+def bench(
+    target: str = typer.Argument(..., help="a model name (its official recipe) or a recipe YAML"),
+    img_size: Optional[int] = typer.Option(None, "--img-size", help="image size (default: the recipe's)"),
+    batch: Optional[int] = typer.Option(None, "--batch", help="batch size (default: the recipe's)"),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16"),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the networks"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N"),
+    steps: int = typer.Option(5, "--steps", min=1, help="timed iterations (after --warmup)"),
+    warmup: int = typer.Option(1, "--warmup", min=0, help="untimed iterations first"),
+    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help="device peak for MFU (default: table for known GPUs)"),
+    set_: List[str] = typer.Option([], "--set", help="override a recipe key, e.g. --set networks.generator.dim_in=16"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="also write the results as JSON here"),
+):
+    """Training and inference img/s, peak memory, FLOPs per iteration and MFU of one model."""
+    import json
+
+    from ganzoo.bench import print_table, run_bench
+
+    _registry()
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise GanzooError(f'--precision "{precision}" is not one of fp32, bf16, fp16.')
+    result = run_bench(target, img_size=img_size, batch=batch, precision=precision, compile=compile_, device=device,
+                       steps=steps, warmup=warmup, peak_tflops=peak_tflops, overrides=set_)
+    print_table(result, out)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
 
 
 def main() -> None:

@@ -406,10 +406,11 @@ class Trainer:
                     pending.append({k: v.detach() for k, v in losses.items()})
                     # Ctrl-C lets the step in hand finish, then checkpoints: the saved state is always a whole step.
                     # Under DDP the ranks agree on it at log intervals (one small collective there, none per step).
+                    stopping = stop.requested
                     if self.dist.active:
                         at_log_step = self.step % cfg.log_every == 0 or self.step % cfg.checkpoint_every == 0
-                        stop.requested = distributed.any_rank(stop.requested, self.dist, self.device) if at_log_step else False
-                    at_ckpt = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or stop.requested
+                        stopping = at_log_step and distributed.any_rank(stop.requested, self.dist, self.device)
+                    at_ckpt = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or stopping
                     at_log = self.step % cfg.log_every == 0 or at_ckpt
                     if at_log:
                         last_losses = self._flush_losses(pending, log_file, t0, start_step)
@@ -425,7 +426,7 @@ class Trainer:
                         sampled_at = self.step
                     if at_ckpt:
                         last_ckpt = self.save_checkpoint()
-                    if stop.requested:
+                    if stopping:
                         interrupted = True
                         break
         except KeyboardInterrupt:

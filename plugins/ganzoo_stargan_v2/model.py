@@ -160,8 +160,9 @@ class StarGANv2(GANModel):
     def train_step(self, batch, step, ctx):
         x, y = batch["x"], batch["y"]
         x_ref, x_ref2, y_trg = batch["x_ref"], batch["x_ref2"], batch["y_ref"]
-        z = torch.randn(x.shape[0], self.latent_dim, device=x.device)
-        z2 = torch.randn(x.shape[0], self.latent_dim, device=x.device)
+        # ctx.randn: the same noise per example whether the global batch runs on one process or is split by DDP
+        z = ctx.randn(x.shape[0], self.latent_dim, device=x.device)
+        z2 = ctx.randn(x.shape[0], self.latent_dim, device=x.device)
         n = self.nets
         logs: dict[str, torch.Tensor] = {}
 

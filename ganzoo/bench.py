@@ -1,0 +1,258 @@
+"""``ganzoo bench``: training and inference throughput, peak memory, FLOPs and MFU of a model.
+
+The training iteration measured is the trainer's own (``Trainer._setup`` builds the networks,
+optimisers, precision, channels_last and compile exactly as ``ganzoo run`` does; one timed
+iteration = the model's ``train_step`` + schedules + EMA), on one batch already on the device,
+so data loading is not part of the number. Inference is ``model.translate_to`` (EMA networks
+where the model keeps them) under ``torch.no_grad``.
+
+FLOPs come from ``torch.utils.flop_counter.FlopCounterMode``, averaged over the timed training iterations
+(matmuls and convolutions, forward and backward, R1's double backward included); MFU is
+achieved FLOP/s over the device's peak for the precision, from :data:`PEAKS` or ``--peak-tflops``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ganzoo.errors import GanzooError
+
+#: Dense peak TFLOP/s by device-name fragment and precision (vendor spec sheets; SXM parts).
+#: fp32 on NVIDIA GPUs counts TF32 tensor cores, which PyTorch uses for convolutions by default.
+PEAKS: dict[str, dict[str, float]] = {
+    "H200": {"bf16": 989.0, "fp16": 989.0, "fp32": 494.0},
+    "H100": {"bf16": 989.0, "fp16": 989.0, "fp32": 494.0},
+    "A100": {"bf16": 312.0, "fp16": 312.0, "fp32": 156.0},
+    "L4": {"bf16": 121.0, "fp16": 121.0, "fp32": 60.0},
+}
+#: Measured here (shared/NOTES.md): an H100's bf16 dense matmul reaches about 790 TFLOP/s.
+MEASURED_NOTE = {"H100": "H100 bf16 matmul measured ~790 TFLOP/s here (spec 989)"}
+
+#: model name -> the recipe with its official widths, under the repository's recipes/ folder
+MODEL_RECIPES = {
+    "stargan_v2": "stargan_v2_afhq.yaml",
+    "stargan": "stargan_celeba.yaml",
+    "cyclegan": "cyclegan_horse2zebra.yaml",
+    "pix2pix": "pix2pix_facades.yaml",
+}
+SYNTHETIC_DOMAINS = {"shapes": ["red", "green", "blue"], "shapes_pairs": ["silhouette", "blue"]}
+
+
+def resolve_recipe(target: str, overrides: list[str], *, img_size: int | None, batch: int | None,
+                   precision: str, compile: bool, device: str):
+    """A recipe path, or a model name (its official recipe); benchmark settings go on top."""
+    from ganzoo.plugins import get_registry
+    from ganzoo.recipe import load_recipe, recipe_from_dict
+
+    sets = list(overrides)
+    if img_size:
+        sets.append(f"data.image_size={img_size}")
+    if batch:
+        sets.append(f"data.batch_size={batch}")
+    sets += [f"train.precision={precision}", f"train.compile={str(bool(compile)).lower()}", f"train.device={device}",
+             "train.ema=0.999", "data.num_workers=0"]
+    path = Path(target)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise GanzooError(f"{target} is not a recipe file; pass a recipe YAML or a model name (see `ganzoo list models`).")
+        return load_recipe(path, sets), str(path)
+    names = get_registry().names("models")
+    if target not in names:
+        raise GanzooError(f'"{target}" is neither a recipe file nor a model; models: {", ".join(names)}.')
+    official = Path(__file__).resolve().parents[1] / "recipes" / MODEL_RECIPES.get(target, "")
+    if target in MODEL_RECIPES and official.is_file():
+        return load_recipe(official, sets), str(official)
+    from ganzoo.recipe import apply_overrides
+
+    return recipe_from_dict(apply_overrides({"model": target}, sets)), f"{target} defaults"
+
+
+def _with_synthetic_data(recipe):
+    """The recipe's own data when it is there; otherwise synthetic shapes of the same size (stated)."""
+    from ganzoo.trainer import build_dataset
+
+    try:
+        build_dataset(recipe, "train")
+        return recipe, recipe.data.name
+    except GanzooError:
+        pass
+    name = "shapes_pairs" if recipe.model == "pix2pix" else "shapes"
+    domains = SYNTHETIC_DOMAINS[name][: 2 if recipe.model in ("cyclegan", "pix2pix") else 3]
+    b = recipe.data.batch_size
+    data = {"name": name, "image_size": recipe.data.image_size, "batch_size": b, "domains": domains,
+            "num_train": max(2 * b, 8), "num_val": 2, "num_workers": 0}
+    doc = recipe.model_dump(mode="json")
+    doc["data"] = data
+    from ganzoo.recipe import recipe_from_dict
+
+    return recipe_from_dict(doc), f"synthetic {name} ({recipe.data.name} not found)"
+
+
+def _peak(device, precision: str, given: float | None) -> tuple[float | None, str]:
+    import torch
+
+    if given:
+        return given, f"--peak-tflops {given:g}"
+    if device.type != "cuda":
+        return None, "n/a on CPU (give --peak-tflops)"
+    name = torch.cuda.get_device_name(device)
+    for key, table in PEAKS.items():
+        if key in name:
+            note = f"; {MEASURED_NOTE[key]}" if key in MEASURED_NOTE else ""
+            return table[precision], f"{key} {precision} dense spec {table[precision]:g} TFLOP/s{note}"
+    return None, f"n/a ({name} not in the peak table; give --peak-tflops)"
+
+
+class _GlobalOnly:
+    """Stands in for FlopCounterMode's module tracker: its hooks break ``torch.autograd.grad`` (R1, gradient
+    penalties) on leaf inputs, and only the global total is wanted here."""
+
+    parents = {"Global"}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def flop_counter():
+    """``FlopCounterMode`` counting the total only (works through double backward)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    counter.mod_tracker = _GlobalOnly()
+    return counter
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def run_bench(target: str, *, img_size: int | None = None, batch: int | None = None, precision: str = "fp32",
+              compile: bool = False, device: str = "auto", steps: int = 5, warmup: int = 1,
+              peak_tflops: float | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
+    import torch
+    from ganzoo.trainer import Trainer, update_ema
+
+    recipe, source = resolve_recipe(target, overrides or [], img_size=img_size, batch=batch,
+                                    precision=precision, compile=compile, device=device)
+    recipe, data_note = _with_synthetic_data(recipe)
+    rss0 = _maxrss_mb()
+    with tempfile.TemporaryDirectory(prefix="ganzoo-bench-") as tmp:
+        trainer = Trainer(recipe, Path(tmp) / "run", quiet=True)
+        trainer._setup()
+        model, ctx, dev = trainer.model, trainer.ctx, trainer.device
+        batch_data = next(iter(trainer._loader()))
+        n = next(iter(batch_data.values())).shape[0]
+        ema = recipe.train.ema
+
+        def iteration(step: int) -> None:
+            model.current_step = step
+            model.train_step(batch_data, step, ctx)
+            trainer._step_schedulers()
+            for role, net in model.ema_nets.items():
+                update_ema(net, model.nets[role], ema)
+
+        for i in range(warmup):
+            iteration(i)
+        _sync(dev)
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        t0 = time.perf_counter()
+        for i in range(steps):
+            iteration(warmup + i)
+        _sync(dev)
+        train_s = (time.perf_counter() - t0) / steps
+        peak_train = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _maxrss_mb() - rss0
+
+        images = batch_data.get("x", next(iter(batch_data.values())))
+        target = model.sheet_targets()[-1][1]  # the last column (pix2pix: its output; domain 0 is its input)
+        autocast = ctx.autocast()
+        with torch.no_grad(), autocast:
+            for _ in range(warmup):
+                model.translate_to(images, target)
+            _sync(dev)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                model.translate_to(images, target)
+            _sync(dev)
+        infer_s = (time.perf_counter() - t0) / steps
+
+        # over the timed iterations' own step numbers: models that step G every n-th iteration average out
+        with flop_counter() as counter:
+            for i in range(steps):
+                iteration(warmup + i)
+        train_flops = counter.get_total_flops() / steps
+        with flop_counter() as counter, torch.no_grad(), ctx.autocast():
+            model.translate_to(images, target)
+        infer_flops = counter.get_total_flops()
+
+    peak, peak_note = _peak(dev, precision, peak_tflops)
+    achieved = train_flops / train_s / 1e12
+    params = {role: sum(p.numel() for p in net.parameters()) for role, net in model.nets.items()}
+    return {
+        "model": recipe.model,
+        "recipe": source,
+        "data": data_note,
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)",
+        "precision": precision,
+        "compile": bool(compile),
+        "channels_last": bool(recipe.train.channels_last),
+        "img_size": recipe.data.image_size,
+        "batch": n,
+        "steps": steps,
+        "warmup": warmup,
+        "train_s_per_iter": train_s,
+        "train_img_per_s": n / train_s,
+        "infer_img_per_s": images.shape[0] / infer_s,
+        "peak_mem_mb": round(peak_train, 1),
+        "peak_mem_kind": "torch.cuda.max_memory_allocated" if dev.type == "cuda" else "process max RSS growth since before the model was built",
+        "train_flops_per_iter": int(train_flops),
+        "infer_flops_per_img": int(infer_flops / max(1, images.shape[0])),
+        "achieved_tflops": achieved,
+        "peak_tflops": peak,
+        "peak_source": peak_note,
+        "mfu": (achieved / peak) if peak else None,
+        "params": params,
+        "torch": torch.__version__,
+    }
+
+
+def print_table(result: dict[str, Any], console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"ganzoo bench: {result['model']} on {result['device_name']}", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    mfu = f"{100 * result['mfu']:.1f}%" if result["mfu"] is not None else "n/a"
+    rows = [
+        ("recipe", result["recipe"]),
+        ("data", result["data"]),
+        ("settings", f"{result['img_size']} px, batch {result['batch']}, {result['precision']}"
+                     f"{', compiled' if result['compile'] else ''}{', channels_last' if result['channels_last'] else ''}"),
+        ("train img/s", f"{result['train_img_per_s']:.2f}  ({1000 * result['train_s_per_iter']:.1f} ms/iter)"),
+        ("inference img/s", f"{result['infer_img_per_s']:.2f}"),
+        ("peak memory", f"{result['peak_mem_mb']:.0f} MiB ({result['peak_mem_kind']})"),
+        ("FLOPs / train iter", f"{result['train_flops_per_iter'] / 1e9:.2f} GFLOP"),
+        ("FLOPs / image (inference)", f"{result['infer_flops_per_img'] / 1e9:.3f} GFLOP"),
+        ("achieved", f"{result['achieved_tflops']:.3f} TFLOP/s"),
+        ("MFU", f"{mfu} (peak: {result['peak_source']})"),
+    ]
+    for k, v in rows:
+        table.add_row(k, str(v))
+    console.print(table)

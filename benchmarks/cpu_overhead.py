@@ -1,0 +1,144 @@
+"""Per-iteration CPU time: ganzoo's StarGAN v2 trainer step vs a plain fp32 eager loop of the official solver.
+
+Both sides use the same networks (official layout, official channel widths: dim_in 64,
+max_conv_dim 512, at a smaller image size so CPU iterations take seconds), the same batch and
+the same Adam settings. The plain loop is written the way the official solver does it: every
+optimiser zeroed before each backward, the parameter gradients of networks it does not step
+computed anyway, the diversity term's second image computed with a graph and detached, EMA by
+a Python loop over parameters. Ours is the trainer's iteration (model.train_step + schedules +
+EMA), exactly what `ganzoo run` executes.
+
+    python benchmarks/cpu_overhead.py [--img-size 64] [--batch 2] [--iters 4]
+
+Prints the mean seconds per iteration of each and the ratio ours / plain (target <= 1.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def plain_official_step(nets, opts, ema_nets, batch, latent_dim, lambdas, beta=0.999):
+    G, Fm, E, D = nets["generator"], nets["mapping_network"], nets["style_encoder"], nets["discriminator"]
+    x, y, x_ref, x_ref2, y_trg = batch["x"], batch["y"], batch["x_ref"], batch["x_ref2"], batch["y_ref"]
+    z = torch.randn(x.shape[0], latent_dim)
+    z2 = torch.randn(x.shape[0], latent_dim)
+
+    def reset():
+        for o in opts.values():
+            o.zero_grad()
+
+    def d_loss(style_fn):
+        x_real = x.clone().requires_grad_()
+        out = D(x_real, y)
+        loss_real = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+        grad = torch.autograd.grad(out.sum(), x_real, create_graph=True)[0]
+        reg = 0.5 * grad.pow(2).reshape(x.shape[0], -1).sum(1).mean()
+        with torch.no_grad():
+            fake = G(x_real, style_fn(0))
+        out = D(fake, y_trg)
+        loss_fake = F.binary_cross_entropy_with_logits(out, torch.zeros_like(out))
+        return loss_real + loss_fake + lambdas["r1"] * reg
+
+    def g_loss(style_fn):
+        s_trg = style_fn(0)
+        fake = G(x, s_trg)
+        out = D(fake, y_trg)
+        adv = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+        sty = (E(fake, y_trg) - s_trg).abs().mean()
+        fake2 = G(x, style_fn(1)).detach()
+        ds = (fake - fake2).abs().mean()
+        rec = G(fake, E(x, y))
+        cyc = (rec - x).abs().mean()
+        return adv + lambdas["sty"] * sty - lambdas["ds"] * ds + lambdas["cyc"] * cyc
+
+    latent = lambda k: Fm((z, z2)[k], y_trg)
+    reference = lambda k: E((x_ref, x_ref2)[k], y_trg)
+    for style in (latent, reference):
+        loss = d_loss(style)
+        reset()
+        loss.backward()
+        opts["discriminator"].step()
+    loss = g_loss(latent)
+    reset()
+    loss.backward()
+    for role in ("generator", "mapping_network", "style_encoder"):
+        opts[role].step()
+    loss = g_loss(reference)
+    reset()
+    loss.backward()
+    opts["generator"].step()
+    for role, ema in ema_nets.items():
+        for p, p_ema in zip(nets[role].parameters(), ema.parameters()):
+            p_ema.data = torch.lerp(p.data, p_ema.data, beta)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--img-size", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=4)
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+
+    from ganzoo.recipe import recipe_from_dict
+    from ganzoo.trainer import Trainer
+
+    doc = {
+        "model": "stargan_v2",
+        "networks": {"generator": {"dim_in": 64, "max_conv_dim": 512, "w_hpf": 0},
+                     "style_encoder": {"dim_in": 64, "max_conv_dim": 512},
+                     "discriminator": {"dim_in": 64, "max_conv_dim": 512}},
+        "data": {"name": "shapes", "image_size": args.img_size, "batch_size": args.batch, "num_train": 64, "num_val": 4},
+        "train": {"steps": 10**6, "sample_every": 0, "device": "cpu"},
+    }
+    trainer = Trainer(recipe_from_dict(doc), "/nonexistent-unused", quiet=True)
+    trainer._setup()
+    model = trainer.model
+    batch = next(iter(trainer._loader()))
+
+    # The plain loop gets its own copies of the same networks and fresh Adam optimisers with the same settings.
+    nets = {r: copy.deepcopy(n) for r, n in model.nets.items()}
+    ema = {r: copy.deepcopy(n) for r, n in model.ema_nets.items()}
+    opts = {r: torch.optim.Adam(n.parameters(), lr=model.learning_rate(r), betas=tuple(model.optim.betas),
+                                weight_decay=model.optim.weight_decay) for r, n in nets.items()}
+    lambdas = {"r1": model.losses.r1, "sty": model.losses.sty, "ds": model.losses.ds, "cyc": model.losses.cyc}
+
+    def ours():
+        model.train_step(batch, trainer.step, trainer.ctx)
+        trainer._step_schedulers()
+        for role, e in model.ema_nets.items():
+            from ganzoo.trainer import update_ema
+
+            update_ema(e, model.nets[role], trainer.cfg.ema)
+        trainer.step += 1
+
+    def plain():
+        plain_official_step(nets, opts, ema, batch, model.latent_dim, lambdas)
+
+    ours(), plain()  # warm-up (allocator, first-call costs)
+    times = {"ours": [], "plain": []}
+    for _ in range(args.iters):  # interleaved, so load on the machine affects both alike
+        for name, fn in (("ours", ours), ("plain", plain)):
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    result = {k: sum(v) / len(v) for k, v in times.items()}
+    result["ratio_ours_over_plain"] = result["ours"] / result["plain"]
+    result.update({"img_size": args.img_size, "batch": args.batch, "iters": args.iters, "threads": torch.get_num_threads(),
+                   "widths": "dim_in 64, max_conv_dim 512 (official)"})
+    print(json.dumps(result, indent=2))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -262,20 +262,28 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu", with_dis
     return model.to(device)
 
 
+def layout_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str | None:
+    """How a state dict ``found`` differs from ``expected`` (keys and shapes), as a phrase; None if it fits."""
+    want = {k: tuple(v.shape) for k, v in expected.items()}
+    have = {k: tuple(v.shape) for k, v in found.items()}
+    if want == have:
+        return None
+    missing = [k for k in want if k not in have]
+    unexpected = [k for k in have if k not in want]
+    if missing:
+        return f'lacks "{missing[0]}"'
+    if unexpected:
+        return f'has unexpected "{unexpected[0]}"'
+    key = next(k for k in want if want[k] != have[k])
+    return f'has "{key}" of shape {have[key]} instead of {want[key]}'
+
+
 def _load_into(net: torch.nn.Module, path: Path, role: str) -> None:
     state = load_tensors(path)
-    expected = net.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        detail = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
-        raise CheckpointError(f"{path} does not fit the {role} described in config.json ({detail}); it belongs to another model or configuration.")
-    for key, value in state.items():
-        if value.shape != expected[key].shape:
-            raise CheckpointError(
-                f"{path}: {key} has shape {tuple(value.shape)} but the {role} in config.json needs {tuple(expected[key].shape)}; "
-                "the weights belong to another configuration."
-            )
+    detail = layout_mismatch(net.state_dict(), state)
+    if detail:
+        raise CheckpointError(f"{path} does not fit the {role} described in config.json (the file {detail}); "
+                              "it belongs to another model or configuration.")
     net.load_state_dict(state, strict=True)
 
 
@@ -360,16 +368,11 @@ def save_converted(
 
 
 def _load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], role: str) -> None:
-    expected = net.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        detail = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
-        raise CheckpointError(f"The {role} weights do not fit the {role} network ({detail}); check the converter options.")
-    for key, value in state.items():
-        if value.shape != expected[key].shape:
-            raise CheckpointError(f"The {role} weight {key} has shape {tuple(value.shape)} but the network needs {tuple(expected[key].shape)}; check the converter options.")
+    detail = layout_mismatch(net.state_dict(), state)
+    if detail:
+        raise CheckpointError(f"The {role} weights do not fit the {role} network (they {detail}); check the converter options.")
     net.load_state_dict(state, strict=True)
+
 
 
 def load_official_checkpoint(path: str | Path) -> Any:

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from ganzoo.checkpoint import load_official_checkpoint
+from ganzoo.checkpoint import layout_mismatch, load_official_checkpoint
 from ganzoo.errors import CheckpointError, GanzooError
 
 from .networks import GENERATOR_LAYOUTS, NLayerDiscriminator, PixelDiscriminator, ResnetGenerator, UnetGenerator
@@ -165,19 +165,9 @@ def check_layout(where: str, name: str, kwargs: dict[str, Any], state: dict[str,
     except ValueError as exc:
         raise CheckpointError(f"{where} implies an unsupported layout ({exc}).") from None
     state = drop_instance_norm_stats(state, network)
-    expected = {k: tuple(v.shape) for k, v in network.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in state.items()}
-    if expected == found:
+    detail = layout_mismatch(network.state_dict(), state)
+    if detail is None:
         return state
-    missing = [k for k in expected if k not in found]
-    unexpected = [k for k in found if k not in expected]
-    wrong = [k for k in expected if k in found and expected[k] != found[k]]
-    if missing:
-        detail = f'lacks "{missing[0]}"'
-    elif unexpected:
-        detail = f'has unexpected "{unexpected[0]}"'
-    else:
-        detail = f'has "{wrong[0]}" of shape {found[wrong[0]]} instead of {expected[wrong[0]]}'
     raise CheckpointError(f"{where} does not match a {name} built with {kwargs}: the file {detail}.")
 
 

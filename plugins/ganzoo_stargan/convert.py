@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from ganzoo.checkpoint import load_official_checkpoint
+from ganzoo.checkpoint import layout_mismatch, load_official_checkpoint
 from ganzoo.errors import CheckpointError, GanzooError
 
 from .data import CELEBA_ATTRIBUTES, DEFAULT_ATTRIBUTES, RAFD_EXPRESSIONS
@@ -79,14 +79,9 @@ def discriminator_config(state: Mapping[str, torch.Tensor]) -> dict[str, int]:
 
 def _check_layout(role: str, network_cls, kwargs: dict[str, int], state: Mapping[str, torch.Tensor]) -> None:
     with torch.device("meta"):  # shapes only
-        expected = {k: tuple(v.shape) for k, v in network_cls(**kwargs).state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in state.items()}
-    if expected != found:
-        missing = [k for k in expected if k not in found]
-        extra = [k for k in found if k not in expected]
-        wrong = [k for k in expected if k in found and expected[k] != found[k]]
-        detail = (f'lacks "{missing[0]}"' if missing else f'has an unexpected "{extra[0]}"' if extra
-                  else f'has "{wrong[0]}" of shape {found[wrong[0]]}, not {expected[wrong[0]]}')
+        network = network_cls(**kwargs)
+    detail = layout_mismatch(network.state_dict(), state)
+    if detail:
         raise CheckpointError(f"The {role} weights are not an official StarGAN {role} with {kwargs}: the file {detail}.")
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from ganzoo.checkpoint import load_official_checkpoint
+from ganzoo.checkpoint import layout_mismatch, load_official_checkpoint
 from ganzoo.errors import CheckpointError
 
 from .networks import Discriminator, Generator, MappingNetwork, StyleEncoder
@@ -241,19 +241,9 @@ def _check_layout(
             network = NETWORK_CLASSES[role](**kwargs)
     except ValueError as exc:
         raise CheckpointError(f"The {role} weights imply an unsupported layout ({exc}).") from exc
-    expected = {k: tuple(v.shape) for k, v in network.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in state_dict.items()}
-    if expected == found:
+    detail = layout_mismatch(network.state_dict(), state_dict)
+    if detail is None:
         return
-    missing = [k for k in expected if k not in found]
-    unexpected = [k for k in found if k not in expected]
-    wrong = [k for k in expected if k in found and expected[k] != found[k]]
-    if missing:
-        detail = f'lacks "{missing[0]}"'
-    elif unexpected:
-        detail = f'has unexpected "{unexpected[0]}"'
-    else:
-        detail = f'has "{wrong[0]}" of shape {found[wrong[0]]} instead of {expected[wrong[0]]}'
     raise CheckpointError(
         f"The {role} weights do not match a StarGAN v2 {role} built with {kwargs}: the checkpoint "
         f"{detail}."

@@ -120,7 +120,14 @@ class GANModel:
         self.nets = {}
         for role, spec in self.network_specs.items():
             net_cls = _network_class(registry, spec["name"], f"networks.{role}.name")
-            self.nets[role] = net_cls(**spec["kwargs"])
+            try:
+                self.nets[role] = net_cls(**spec["kwargs"])
+            except (ValueError, TypeError) as exc:
+                # e.g. a depth that the image size cannot support: name the network and its arguments.
+                raise RecipeError(
+                    f"networks.{role}: {spec['name']} cannot be built with {spec['kwargs']} ({exc}); "
+                    "change its arguments or data.image_size."
+                ) from None
         if init:
             self.init_weights()
         self.ema_nets = {role: self.make_ema(role) for role in self.ema_roles if role in self.nets}

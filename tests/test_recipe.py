@@ -97,3 +97,11 @@ def test_config_show_cli_prints_resolved_recipe_and_exits_2_on_errors(tiny_recip
     assert bad.returncode == 2
     assert "train.ema" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_network_that_cannot_be_built_is_one_sentence(tiny_recipe, cli, tmp_path):
+    # StarGAN v2 networks need a power-of-two image size of at least 16
+    r = cli("run", str(tiny_recipe({"data": {"image_size": 24}})), "--out", str(tmp_path / "run"))
+    assert r.returncode == 2, r.stderr
+    assert "networks.generator: stargan_v2.generator cannot be built" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()

@@ -38,7 +38,8 @@ class GANModel:
     LossConfig: ClassVar[type[BaseModel]] = StrictModel
     #: schema of the ``optim:`` section
     OptimConfig: ClassVar[type[BaseModel]] = OptimConfig
-    #: "one-hot" (one domain per image) or "attributes" (multi-label); informs CLI and metrics
+    #: "one-hot" (one domain per image), "attributes" (multi-label) or "joint" (StarGAN v1 on two datasets with
+    #: the mask vector); informs the CLI (--target / --attrs) and metrics
     label_kind: ClassVar[str] = "one-hot"
     #: the sheets ``ganzoo sample`` draws for this family (see :mod:`ganzoo.sheets`); the first still
     #: one is also the trainer's periodic sample

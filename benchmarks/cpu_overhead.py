@@ -1,14 +1,15 @@
-"""Per-iteration CPU time: ganzoo's StarGAN v2 trainer step vs a plain fp32 eager loop of the official solver.
+"""Per-iteration CPU time: ganzoo's trainer step vs a plain fp32 eager loop of the official solver.
 
-Both sides use the same networks (official layout, official channel widths: dim_in 64,
-max_conv_dim 512, at a smaller image size so CPU iterations take seconds), the same batch and
-the same Adam settings. The plain loop is written the way the official solver does it: every
-optimiser zeroed before each backward, the parameter gradients of networks it does not step
-computed anyway, the diversity term's second image computed with a graph and detached, EMA by
-a Python loop over parameters. Ours is the trainer's iteration (model.train_step + schedules +
+Both sides use the same networks (official layout and channel widths, at a smaller image size
+so CPU iterations take seconds), the same batch and the same Adam settings. The plain loops are
+written the way the official code does it. StarGAN v2: every optimiser zeroed before each
+backward, the parameter gradients of networks it does not step computed anyway, the diversity
+term's second image computed with a graph and detached, EMA by a Python loop over parameters.
+CycleGAN: forward, G step with D frozen (set_requires_grad), D step on the fresh fakes (no
+pool: its cost is negligible). Ours is the trainer's iteration (model.train_step + schedules +
 EMA), exactly what `ganzoo run` executes.
 
-    python benchmarks/cpu_overhead.py [--img-size 64] [--batch 2] [--iters 4]
+    python benchmarks/cpu_overhead.py [--model stargan_v2|cyclegan] [--img-size 64] [--batch 2] [--iters 4]
 
 Prints the mean seconds per iteration of each and the ratio ours / plain (target <= 1.0).
 """
@@ -79,8 +80,58 @@ def plain_official_step(nets, opts, ema_nets, batch, latent_dim, lambdas, beta=0
             p_ema.data = torch.lerp(p.data, p_ema.data, beta)
 
 
+def plain_cyclegan_step(nets, opts, batch, lambda_a=10.0, lambda_b=10.0, lambda_idt=0.5):
+    G_ab, G_ba, D_a, D_b = nets["generator_a2b"], nets["generator_b2a"], nets["discriminator_a"], nets["discriminator_b"]
+    real_a, real_b = batch["a"], batch["b"]
+    lsgan = lambda pred, real: F.mse_loss(pred, torch.full_like(pred, 1.0 if real else 0.0))
+    fake_b, fake_a = G_ab(real_a), G_ba(real_b)
+    rec_a, rec_b = G_ba(fake_b), G_ab(fake_a)
+    for d in (D_a, D_b):
+        d.requires_grad_(False)
+    opts["generators"].zero_grad()
+    idt_a, idt_b = G_ab(real_b), G_ba(real_a)
+    loss_g = (lsgan(D_b(fake_b), True) + lsgan(D_a(fake_a), True)
+              + lambda_a * (rec_a - real_a).abs().mean() + lambda_b * (rec_b - real_b).abs().mean()
+              + lambda_idt * (lambda_b * (idt_a - real_b).abs().mean() + lambda_a * (idt_b - real_a).abs().mean()))
+    loss_g.backward()
+    opts["generators"].step()
+    for d in (D_a, D_b):
+        d.requires_grad_(True)
+    opts["discriminators"].zero_grad()
+    for d, real, fake in ((D_a, real_a, fake_a), (D_b, real_b, fake_b)):
+        loss_d = 0.5 * (lsgan(d(real), True) + lsgan(d(fake.detach()), False))
+        loss_d.backward()
+    opts["discriminators"].step()
+
+
+RECIPES = {
+    "stargan_v2": lambda a: {
+        "model": "stargan_v2",
+        "networks": {"generator": {"dim_in": 64, "max_conv_dim": 512, "w_hpf": 0},
+                     "style_encoder": {"dim_in": 64, "max_conv_dim": 512},
+                     "discriminator": {"dim_in": 64, "max_conv_dim": 512}},
+        "data": {"name": "shapes", "image_size": a.img_size, "batch_size": a.batch, "num_train": 64, "num_val": 4},
+        "train": {"steps": 10**6, "sample_every": 0, "device": "cpu"},
+    },
+    "cyclegan": lambda a: {
+        "model": "cyclegan",
+        "networks": {
+            "generator_a2b": {"name": "cyclegan.resnet_generator", "ngf": 64, "n_blocks": 9, "norm": "instance"},
+            "generator_b2a": {"name": "cyclegan.resnet_generator", "ngf": 64, "n_blocks": 9, "norm": "instance"},
+            "discriminator_a": {"name": "cyclegan.nlayer_discriminator", "ndf": 64, "n_layers": 3, "norm": "instance"},
+            "discriminator_b": {"name": "cyclegan.nlayer_discriminator", "ndf": 64, "n_layers": 3, "norm": "instance"},
+        },
+        "losses": {"pool_size": 0},
+        "data": {"name": "shapes", "domains": ["red", "blue"], "image_size": a.img_size, "batch_size": a.batch,
+                 "num_train": 64, "num_val": 4},
+        "train": {"steps": 10**6, "sample_every": 0, "device": "cpu"},
+    },
+}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=sorted(RECIPES), default="stargan_v2")
     parser.add_argument("--img-size", type=int, default=64)
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--iters", type=int, default=4)
@@ -90,14 +141,7 @@ def main(argv=None) -> int:
     from ganzoo.recipe import recipe_from_dict
     from ganzoo.trainer import Trainer
 
-    doc = {
-        "model": "stargan_v2",
-        "networks": {"generator": {"dim_in": 64, "max_conv_dim": 512, "w_hpf": 0},
-                     "style_encoder": {"dim_in": 64, "max_conv_dim": 512},
-                     "discriminator": {"dim_in": 64, "max_conv_dim": 512}},
-        "data": {"name": "shapes", "image_size": args.img_size, "batch_size": args.batch, "num_train": 64, "num_val": 4},
-        "train": {"steps": 10**6, "sample_every": 0, "device": "cpu"},
-    }
+    doc = RECIPES[args.model](args)
     trainer = Trainer(recipe_from_dict(doc), "/nonexistent-unused", quiet=True)
     trainer._setup()
     model = trainer.model
@@ -106,9 +150,17 @@ def main(argv=None) -> int:
     # The plain loop gets its own copies of the same networks and fresh Adam optimisers with the same settings.
     nets = {r: copy.deepcopy(n) for r, n in model.nets.items()}
     ema = {r: copy.deepcopy(n) for r, n in model.ema_nets.items()}
-    opts = {r: torch.optim.Adam(n.parameters(), lr=model.learning_rate(r), betas=tuple(model.optim.betas),
-                                weight_decay=model.optim.weight_decay) for r, n in nets.items()}
-    lambdas = {"r1": model.losses.r1, "sty": model.losses.sty, "ds": model.losses.ds, "cyc": model.losses.cyc}
+    adam = dict(betas=tuple(model.optim.betas), weight_decay=model.optim.weight_decay)
+    if args.model == "cyclegan":
+        opts = {"generators": torch.optim.Adam([*nets["generator_a2b"].parameters(), *nets["generator_b2a"].parameters()],
+                                               lr=model.optim.lr, **adam),
+                "discriminators": torch.optim.Adam([*nets["discriminator_a"].parameters(), *nets["discriminator_b"].parameters()],
+                                                   lr=model.optim.lr, **adam)}
+        plain = lambda: plain_cyclegan_step(nets, opts, batch, model.losses.cycle_a, model.losses.cycle_b, model.losses.identity)
+    else:
+        opts = {r: torch.optim.Adam(n.parameters(), lr=model.learning_rate(r), **adam) for r, n in nets.items()}
+        lambdas = {"r1": model.losses.r1, "sty": model.losses.sty, "ds": model.losses.ds, "cyc": model.losses.cyc}
+        plain = lambda: plain_official_step(nets, opts, ema, batch, model.latent_dim, lambdas)
 
     def ours():
         model.train_step(batch, trainer.step, trainer.ctx)
@@ -119,9 +171,6 @@ def main(argv=None) -> int:
             update_ema(e, model.nets[role], trainer.cfg.ema)
         trainer.step += 1
 
-    def plain():
-        plain_official_step(nets, opts, ema, batch, model.latent_dim, lambdas)
-
     ours(), plain()  # warm-up (allocator, first-call costs)
     times = {"ours": [], "plain": []}
     for _ in range(args.iters):  # interleaved, so load on the machine affects both alike
@@ -131,8 +180,8 @@ def main(argv=None) -> int:
             times[name].append(time.perf_counter() - t)
     result = {k: sum(v) / len(v) for k, v in times.items()}
     result["ratio_ours_over_plain"] = result["ours"] / result["plain"]
-    result.update({"img_size": args.img_size, "batch": args.batch, "iters": args.iters, "threads": torch.get_num_threads(),
-                   "widths": "dim_in 64, max_conv_dim 512 (official)"})
+    result.update({"model": args.model, "img_size": args.img_size, "batch": args.batch, "iters": args.iters, "threads": torch.get_num_threads(),
+                   "widths": "official"})
     print(json.dumps(result, indent=2))
     if args.json:
         with open(args.json, "w") as fh:

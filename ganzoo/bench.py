@@ -13,8 +13,6 @@ achieved FLOP/s over the device's peak for the precision, from :data:`PEAKS` or 
 
 from __future__ import annotations
 
-import contextlib
-import os
 import resource
 import tempfile
 import time

@@ -7,7 +7,6 @@ Heavy imports (torch, datasets, timm) live inside the command bodies so that
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -329,8 +328,6 @@ def convert(
     option: List[str] = typer.Option([], "--option", help="converter-specific key=value (repeatable)"),
 ):
     """Convert official checkpoints (read with weights_only=True, no pickle code runs) into a ganzoo model folder."""
-    import yaml
-
     from ganzoo.recipe import parse_override
 
     registry = _registry()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import random
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -211,7 +212,7 @@ class GANModel:
 
     # ------------------------------------------------------------------ sharing
 
-    def save_pretrained(self, folder) -> "Path":
+    def save_pretrained(self, folder) -> Path:
         """Write this model as a model folder (weights + config.json, no training state)."""
         from ganzoo.checkpoint import write_model_folder
 
@@ -221,7 +222,6 @@ class GANModel:
                     commit_message: str | None = None, license: str | None = None) -> str:
         """Upload this model to the Hub with a model card (see ``ganzoo push``); returns the commit URL."""
         import tempfile
-        from pathlib import Path
 
         from ganzoo.hub import push
 

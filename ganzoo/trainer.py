@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
-import os
 import random
 import shutil
 import signal
@@ -18,7 +16,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -56,7 +54,6 @@ class StepContext:
     precision: str
     optimizers: dict[str, torch.optim.Optimizer]
     scaler: torch.amp.GradScaler | None = None
-    total_steps: int = 1
     rank: int = 0
     world_size: int = 1
 
@@ -261,7 +258,7 @@ class Trainer:
         factor = lr_factor(self.model.optim.schedule, self.model.optim.decay_start, cfg.steps)
         self.schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, factor) for name, opt in self.optimizers.items()}
         self.scaler = torch.amp.GradScaler(self.device.type) if cfg.precision == "fp16" else None
-        self.ctx = StepContext(self.device, cfg.precision, self.optimizers, self.scaler, cfg.steps,
+        self.ctx = StepContext(self.device, cfg.precision, self.optimizers, self.scaler,
                                self.dist.rank, self.dist.world_size)
         self.step = 0
 

@@ -1,4 +1,4 @@
-"""ganzoo's core plugin: the built-in datasets.
+"""ganzoo's core plugin: the built-in datasets and metrics.
 
 Loaded through the ``ganzoo`` entry-point group like every other plugin.
 """
@@ -11,3 +11,7 @@ def ganzoo_register(registry) -> None:
     registry.add("datasets", "shapes", "ganzoo.data.shapes:ShapesDataset")
     registry.add("datasets", "imagefolder", "ganzoo.data.imagefolder:ImageFolderDataset")
     registry.add("datasets", "hub", "ganzoo.data.hub:HubImageDataset")
+    for name, cls in (("fid", "FID"), ("kid", "KID"), ("lpips", "LPIPSDiversity"), ("domain_accuracy", "DomainAccuracy"),
+                      ("content", "ContentPreservation"), ("params", "Params"), ("flops", "FLOPs"),
+                      ("throughput", "Throughput")):
+        registry.add("metrics", name, f"ganzoo.metrics.standard:{cls}")

@@ -418,6 +418,167 @@ def bench(
         json_path.write_text(json.dumps(result, indent=2) + "\n")
 
 
+# --------------------------------------------------------------------------- eval / compare / classifier
+
+
+def _eval_options(feature_net, fid_weights, lpips_weights, classifier, outputs, num_val, num_real, batch, seed, device):
+    from ganzoo.metrics.evaluate import EvalOptions
+
+    return EvalOptions(feature_net=feature_net, fid_weights=fid_weights, lpips_weights=lpips_weights,
+                       classifier=str(classifier) if classifier else None, outputs_per_input=outputs, num_val=num_val,
+                       num_real=num_real, batch_size=batch, seed=seed, device=device)
+
+
+def _metric_names(metrics: Optional[str]) -> Optional[list]:
+    if not metrics:
+        return None
+    from ganzoo.errors import did_you_mean
+
+    registry = _registry()
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    known = registry.names("metrics")
+    for name in names:
+        if name not in known:
+            raise GanzooError(f'--metrics: unknown metric "{name}".{did_you_mean(name, known)} Metrics: {", ".join(known)}.')
+    return names
+
+
+FEATURE_NET_HELP = "fid_inception (pytorch-fid's FID weights) or torchvision_inception (ImageNet weights, as the StarGAN v2 paper)"
+FID_WEIGHTS_HELP = ("feature-net weights file (.pth/.safetensors); default $GANZOO_FID_WEIGHTS (or $GANZOO_TV_INCEPTION_WEIGHTS), "
+                    "then torch.hub's cache; 'random' = random init for smoke tests")
+LPIPS_HELP = "AlexNet weights for LPIPS; default $GANZOO_LPIPS_BACKBONE, then torch.hub's cache (alexnet-owt-7be5be79.pth)"
+
+
+@app.command("eval")
+@friendly
+def eval_cmd(
+    model: List[str] = typer.Argument(..., help="model folder, run directory or Hub id (several: pairwise models, e.g. CycleGANs)"),
+    data: Path = typer.Option(..., "--data", help="image folder ROOT/{train,val}/<domain>/"),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="comma-separated (default: all; unavailable ones show n/a)"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="also write the results as JSON here"),
+    feature_net: str = typer.Option("fid_inception", "--feature-net", help=FEATURE_NET_HELP),
+    fid_weights: Optional[str] = typer.Option(None, "--fid-weights", help=FID_WEIGHTS_HELP),
+    lpips_weights: Optional[str] = typer.Option(None, "--lpips-weights", help=LPIPS_HELP),
+    classifier: Optional[Path] = typer.Option(None, "--classifier", help="domain classifier folder (default: the one next to the data)"),
+    outputs: int = typer.Option(10, "--outputs-per-input", min=1, help="outputs per input in modes with random styles"),
+    num_val: Optional[int] = typer.Option(None, "--num-val", min=1, help="inputs per source domain (default: all val images)"),
+    num_real: Optional[int] = typer.Option(None, "--num-real", min=2, help="real images per domain for FID/KID (default: all train images)"),
+    batch: int = typer.Option(32, "--batch", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N"),
+):
+    """Evaluate a trained model on an image folder: FID, KID, LPIPS, domain accuracy, content, cost."""
+    import json
+
+    from rich.progress import Progress
+
+    from ganzoo.compare import print_report
+    from ganzoo.metrics.evaluate import evaluate, translator_for
+
+    names = _metric_names(metrics)
+    options = _eval_options(feature_net, fid_weights, lpips_weights, classifier, outputs, num_val, num_real, batch, seed, device)
+    translator = translator_for(list(model))
+    with Progress(transient=True, console=err) as progress:
+        task = progress.add_task(f"eval {translator.name}", total=None)
+        result = evaluate(translator, data, names, options,
+                          progress=lambda done, total, what: progress.update(task, completed=done, total=total, description=what))
+    report = {"data": str(data), "domains": translator.domains, "k": len(translator.domains), "steps": None,
+              "models": {translator.name: {"generators": translator.generator_count(), "models": len(translator.models),
+                                           "train": {}, "eval": result.to_json()}}}
+    print_report(report, out)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+
+
+@app.command()
+@friendly
+def compare(
+    models: List[str] = typer.Argument(..., help="model families, e.g. stargan cyclegan stargan_v2"),
+    data: Path = typer.Option(..., "--data", help="image folder ROOT/{train,val}/<domain>/ (ganzoo make-shapes makes one)"),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="training steps for every model (default: each recipe's)"),
+    trained: List[str] = typer.Option([], "--models", help="use trained models instead: NAME=PATH[,PATH...] or PATH (repeatable)"),
+    recipe: List[str] = typer.Option([], "--recipe", help="NAME=RECIPE.yaml to train NAME from (default: its small shapes recipe)"),
+    out_dir: Path = typer.Option(Path("compare"), "--out", help="folder for runs, compare.md, compare.json, compare.png"),
+    img_size: Optional[int] = typer.Option(None, "--img-size", help="image size for every model (default: each recipe's)"),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="comma-separated (default: all; unavailable ones show n/a)"),
+    feature_net: str = typer.Option("fid_inception", "--feature-net", help=FEATURE_NET_HELP),
+    fid_weights: Optional[str] = typer.Option(None, "--fid-weights", help=FID_WEIGHTS_HELP),
+    lpips_weights: Optional[str] = typer.Option(None, "--lpips-weights", help=LPIPS_HELP),
+    classifier: Optional[Path] = typer.Option(None, "--classifier", help="domain classifier folder (default: next to the data, trained if missing)"),
+    outputs: int = typer.Option(10, "--outputs-per-input", min=1, help="outputs per input in modes with random styles"),
+    num_val: Optional[int] = typer.Option(None, "--num-val", min=1, help="inputs per source domain (default: all val images)"),
+    num_real: Optional[int] = typer.Option(None, "--num-real", min=2, help="real images per domain for FID/KID (default: all train)"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no training progress bars"),
+):
+    """Train (or load) several models on the same data and steps, evaluate them identically, report side by side."""
+    from ganzoo.compare import print_report, run_compare
+
+    _registry()
+    recipes = {}
+    for item in recipe:
+        name, sep, path = item.partition("=")
+        if not sep or not path:
+            raise GanzooError(f'--recipe "{item}" is not NAME=RECIPE.yaml.')
+        recipes[name] = path
+    options = _eval_options(feature_net, fid_weights, lpips_weights, classifier, outputs, num_val, num_real, 32, seed, device)
+    report = run_compare(list(models), data, out_dir, steps=steps, models=trained, recipes=recipes, image_size=img_size,
+                         options=options, metrics=_metric_names(metrics), console=err, quiet=quiet)
+    print_report(report, out)
+    err.print(f"[green]wrote[/] {out_dir / 'compare.md'}, {out_dir / 'compare.json'}, {out_dir / 'compare.png'}", highlight=False)
+
+
+@app.command("train-classifier")
+@friendly
+def train_classifier_cmd(
+    data: Path = typer.Option(..., "--data", help="image folder ROOT/{train,val}/<domain>/"),
+    backbone: str = typer.Option("resnet18", "--backbone", help="any timm model name"),
+    pretrained: bool = typer.Option(False, "--pretrained", help="start from the backbone's ImageNet weights (from the HF cache)"),
+    img_size: int = typer.Option(64, "--img-size", min=8),
+    steps: int = typer.Option(300, "--steps", min=1),
+    batch: int = typer.Option(32, "--batch", min=1),
+    lr: float = typer.Option(1e-3, "--lr"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="where to save it (default: ROOT/.ganzoo/classifiers/<backbone>-<size>px)"),
+):
+    """Fine-tune a timm classifier on the data's domains (used by the domain-accuracy metric)."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from ganzoo.metrics.classifier import train_classifier
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}"),
+                  console=err, transient=True) as progress:
+        task = progress.add_task(f"train {backbone}", total=steps, loss="")
+        clf = train_classifier(data, backbone=backbone, image_size=img_size, pretrained=pretrained, steps=steps,
+                               batch_size=batch, lr=lr, seed=seed, device=device, out=out_dir,
+                               progress=lambda done, total, loss: progress.update(task, completed=done, loss=f"{loss:.3f}"))
+    out.print(f"held-out accuracy [bold]{clf.val_accuracy:.3f}[/] on {clf.config['val_images']} val images; "
+              f"saved to {clf.folder}", highlight=False)
+
+
+@app.command("make-shapes")
+@friendly
+def make_shapes(
+    out_dir: Path = typer.Argument(..., help="folder to write OUT/{train,val}/<domain>/*.png into"),
+    domains: str = typer.Option("red,green,blue", "--domains", help="colour families, comma-separated"),
+    img_size: int = typer.Option(32, "--img-size", min=8),
+    num_train: int = typer.Option(400, "--train", min=1, help="train images per domain"),
+    num_val: int = typer.Option(50, "--val", min=1, help="val images per domain"),
+    seed: int = typer.Option(0, "--seed"),
+):
+    """Write the built-in shapes set as an image folder (for compare, eval and train-classifier)."""
+    from ganzoo.data.shapes import export_folder
+
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise GanzooError(f"{out_dir} is not empty; choose a new folder so no images get mixed.")
+    counts = export_folder(out_dir, image_size=img_size, domains=[d.strip() for d in domains.split(",") if d.strip()],
+                           num_train=num_train, num_val=num_val, seed=seed)
+    out.print(f"wrote {counts['train']} train and {counts['val']} val images to {out_dir}", highlight=False)
+
+
 def main() -> None:
     app()
 

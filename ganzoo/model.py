@@ -46,6 +46,10 @@ class GANModel:
     #: one is also the trainer's periodic sample
     sample_sheets: ClassVar[tuple[str, ...]] = ("target_grid",)
 
+    #: how ``ganzoo eval`` draws translations: mode -> whether repeated draws differ (then it takes
+    #: several outputs per input and measures their diversity); see :meth:`generate`
+    eval_modes: ClassVar[dict[str, bool]] = {"fixed": False}
+
     # ------------------------------------------------------------------ recipe
 
     @classmethod
@@ -201,6 +205,12 @@ class GANModel:
         """All ``images`` into target ``index`` of :meth:`sheet_targets`; ``labels`` are the sources' own, if known."""
         target = torch.full((images.shape[0],), index, dtype=torch.long, device=images.device)
         return self.translate(images, target, generator=generator)
+
+    @torch.no_grad()
+    def generate(self, images: torch.Tensor, index: int, mode: str, *, references=None, generator=None) -> torch.Tensor:
+        """Evaluation's draw: ``images`` into target ``index`` of :meth:`sheet_targets` in ``mode`` (one of
+        :attr:`eval_modes`); ``references`` are images of the target domain, ``generator`` seeds any noise."""
+        return self.translate_to(images, index, generator=generator)
 
     @torch.no_grad()
     def sample_grid(self, images: torch.Tensor, labels: torch.Tensor, *, seed: int = 0) -> torch.Tensor:

@@ -463,6 +463,8 @@ class Trainer:
         elapsed = time.perf_counter() - t0
         record = {"step": self.step, **{f"loss/{k}": round(v, 6) for k, v in last.items()},
                   "it_per_s": round((self.step - start_step) / max(elapsed, 1e-9), 4)}
+        if self.device.type == "cuda":  # read at log intervals only: no extra host sync per step
+            record["peak_mem_mb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
         if log_file is not None:
             log_file.write(json.dumps(record) + "\n")
             log_file.flush()

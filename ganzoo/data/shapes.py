@@ -352,3 +352,26 @@ def colour_family_of(image: torch.Tensor, mask: torch.Tensor | None = None, fami
         return min(gap, 360.0 - gap)
 
     return min(candidates, key=distance)
+
+
+def export_folder(out, *, image_size: int = 32, domains: list[str] | None = None, num_train: int = 400,
+                  num_val: int = 50, seed: int = 0) -> dict[str, int]:
+    """Write the shapes set as PNGs in the image-folder layout ``OUT/{train,val}/<domain>/NNNNN.png``.
+
+    ``num_train`` / ``num_val`` count images per domain. Returns the number of images per split.
+    """
+    from pathlib import Path
+
+    out = Path(out)
+    domains = list(DEFAULT_DOMAINS if domains is None else domains)
+    counts = {}
+    for split, per_domain in (("train", num_train), ("val", num_val)):
+        data = ShapesDataset(split, image_size, domains, num_train=num_train * len(domains),
+                             num_val=num_val * len(domains), seed=seed)
+        for name in domains:
+            (out / split / name).mkdir(parents=True, exist_ok=True)
+        for index, label in enumerate(data.labels):
+            image, _ = data.render(index)
+            Image.fromarray(image).save(out / split / domains[label] / f"{index // len(domains):05d}.png")
+        counts[split] = len(data.labels)
+    return counts

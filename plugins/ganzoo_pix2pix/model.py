@@ -14,6 +14,7 @@ import random
 from typing import Any, Literal
 
 import torch
+from torch import nn
 from pydantic import Field
 
 from ganzoo.errors import DataError
@@ -37,6 +38,12 @@ class Pix2Pix(GANModel):
     # The discriminator sees input and output stacked, so its channels follow the generator's.
     derived_network_args = {"discriminator": ("input_nc",)}
     LossConfig = Pix2PixLosses
+
+    @property
+    def eval_modes(self) -> dict[str, bool]:
+        """Dropout stays on at test time (the official test script), so outputs vary where the U-Net has dropout."""
+        nets = self.inference_nets().values()
+        return {"dropout": True} if any(isinstance(m, nn.Dropout) for n in nets for m in n.modules()) else {"fixed": False}
 
     @staticmethod
     def generators_for_domains(k: int) -> int:

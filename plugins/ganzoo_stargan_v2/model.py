@@ -56,6 +56,7 @@ class StarGANv2(GANModel):
     }
     ema_roles = ("generator", "mapping_network", "style_encoder")
     sample_sheets = ("reference_grid", "latent_grid", "reference_animation", "latent_animation")
+    eval_modes = {"latent": True, "reference": True}
     derived_network_args = {
         "generator": ("img_size",),
         "mapping_network": ("num_domains", "style_dim"),
@@ -192,6 +193,14 @@ class StarGANv2(GANModel):
     def translate(self, images, target, *, reference=None, z=None, generator=None):
         styles = self.style_codes(target, reference=reference, z=z, generator=generator)
         return self.translate_with_style(images, styles)
+
+    @torch.no_grad()
+    def generate(self, images, index, mode, *, references=None, generator=None):
+        """StarGAN v2's evaluation modes: a style from random noise (latent) or from a reference image."""
+        target = torch.full((images.shape[0],), index, dtype=torch.long, device=images.device)
+        if mode == "reference":
+            return self.translate(images, target, reference=references)
+        return self.translate(images, target, generator=generator)
 
     @torch.no_grad()
     def style_codes(self, target, *, reference=None, z=None, generator=None) -> torch.Tensor:

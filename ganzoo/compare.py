@@ -243,7 +243,7 @@ def _sum_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def compare_picture(translators: dict[str, Any], data_root: Path, domains: list[str], rows_per_domain: int, seed: int):
     """Rows: held-out inputs (the first ``rows_per_domain`` val images of each domain); columns: the input,
-    then each model's translation into each domain (blank where a model has no route)."""
+    then each model's translation into each other domain (first generation mode; blank on the diagonal)."""
     import torch
 
     from ganzoo.data.imagefolder import ImageFolderDataset
@@ -262,13 +262,10 @@ def compare_picture(translators: dict[str, Any], data_root: Path, domains: list[
     for model_name, translator in translators.items():
         mode = next(iter(translator.modes))
         for target in domains:
-            column_labels.append(f"-> {target}")
+            column_labels.append(target)
             column_groups.append(model_name)
             for r, (source, image) in enumerate(rows):
-                if source == target:
-                    cells[r].append(None)
-                    continue
-                if (source, target) not in translator.routes:
+                if source == target or (source, target) not in translator.routes:
                     cells[r].append(None)
                     continue
                 gen = torch.Generator().manual_seed(seed)
@@ -279,6 +276,10 @@ def compare_picture(translators: dict[str, Any], data_root: Path, domains: list[
                 if out.shape[-1] != image.shape[-1]:
                     out = torch.nn.functional.interpolate(out, size=image.shape[-2:], mode="bilinear", antialias=True)
                 cells[r].append(out[0])
+    scale = max(1, -(-64 // first.image_size))  # small images drawn at least 64 px wide (nearest: no blur)
+    if scale > 1:
+        cells = [[None if c is None else c.repeat_interleave(scale, -1).repeat_interleave(scale, -2) for c in row]
+                 for row in cells]
     return Sheet("compare", cells, labels, column_labels, column_groups=column_groups,
                  info={"data": str(data_root), "models": list(translators), "seed": seed})
 

@@ -334,3 +334,26 @@ def translator_for(paths: list[str], device: str = "cpu", name: str | None = Non
     import ganzoo
 
     return Translator([ganzoo.load(path, device=device) for path in paths], name=name)
+
+
+def folder_features(folder: str | Path, net, batch_size: int = 50) -> torch.Tensor:
+    """Features of every image file under ``folder`` (sorted), at its own size (the net resizes)."""
+    from ganzoo.data.images import list_images, read_image, to_tensor
+
+    paths = list_images(folder)
+    if len(paths) < 2:
+        raise GanzooError(f"{folder} holds {len(paths)} image(s); FID needs at least 2.")
+    parts = []
+    for i in range(0, len(paths), batch_size):
+        parts.append(net(torch.stack([to_tensor(read_image(p)) for p in paths[i:i + batch_size]])))
+    return torch.cat(parts)
+
+
+def fid_between_folders(real: str | Path, fake: str | Path, *, feature_net: str = "fid_inception",
+                        weights: str | None = None, device: str = "cpu") -> float:
+    """FID between two folders of images, as ``python -m pytorch_fid REAL FAKE`` computes it."""
+    from ganzoo.metrics.distances import frechet_distance
+    from ganzoo.metrics.features import FeatureNet
+
+    net = FeatureNet(feature_net, weights, device=device)
+    return frechet_distance(folder_features(real, net), folder_features(fake, net))

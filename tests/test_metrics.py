@@ -132,12 +132,19 @@ def test_fid_equals_pytorch_fid_with_the_same_weights_and_images(weights, fid_fo
         path = real_fid_weights()
         if path is None:
             pytest.skip("no real FID weights here ($GANZOO_FID_WEIGHTS or torch.hub's cache)")
+        path_for_them = path
+        if path.suffix == ".safetensors":  # pytorch-fid reads torch.hub's cache with torch.load
+            from ganzoo.metrics.weights import read_state_dict
+
+            path_for_them = tmp_path / "fid_weights.pth"
+            torch.save(read_state_dict(path), path_for_them)
     else:
         path = tmp_path / "random_fid_inception.pth"
         torch.save(_random_weights(_fid_inception_layout().state_dict()), path)
+        path_for_them = path
     cache = tmp_path / "torch_home" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
-    os.symlink(path.resolve(), cache / FID_INCEPTION.cache_name)
+    os.symlink(Path(path_for_them).resolve(), cache / FID_INCEPTION.cache_name)
     real, fake = fid_folders
     theirs = pytorch_fid_cli(real, fake, tmp_path / "torch_home")
     ours = fid_between_folders(real, fake, weights=str(path))

@@ -27,7 +27,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ganzoo.errors import CheckpointError
+from ganzoo.errors import CheckpointError, RecipeError
 
 CONFIG_NAME = "config.json"
 FORMAT_VERSION = 1
@@ -210,7 +210,34 @@ def read_config(folder: Path) -> dict[str, Any]:
     for key in ("model", "networks", "domains", "image_size"):
         if key not in config:
             raise CheckpointError(f"{path} lacks the key \"{key}\"; the model folder is damaged.")
+    problem = _config_problem(config)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}; the model folder is damaged or was edited by hand.")
     return config
+
+
+def _config_problem(config: dict[str, Any]) -> str | None:
+    """What is wrong with the types and ranges of a config.json's fields (before any of them sizes a tensor)."""
+    from ganzoo.recipe import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+
+    if not isinstance(config["model"], str):
+        return "\"model\" must be a model name (a string)"
+    size = config["image_size"]
+    if not isinstance(size, int) or isinstance(size, bool) or not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
+        return f"\"image_size\" is {size!r}, not a whole number from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}"
+    domains = config["domains"]
+    if not isinstance(domains, list) or not domains or not all(isinstance(d, str) for d in domains):
+        return "\"domains\" must be a non-empty list of domain names"
+    step = config.get("step", 0)
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        return f"\"step\" is {step!r}, not a step number"
+    networks = config["networks"]
+    if not isinstance(networks, dict) or not networks:
+        return "\"networks\" must map network roles to {\"name\": ..., \"kwargs\": {...}}"
+    for role, spec in networks.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not isinstance(spec.get("kwargs"), dict):
+            return f"\"networks.{role}\" must be {{\"name\": ..., \"kwargs\": {{...}}}}"
+    return None
 
 
 def resolve_model_folder(path: str | Path) -> Path:
@@ -251,7 +278,10 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu", with_dis
         specs = {r: s for r, s in specs.items() if (folder / f"{r}.safetensors").is_file()}
     elif missing:
         raise CheckpointError(f"{folder} lacks {missing[0]}.safetensors named in config.json; re-download or re-save the model.")
-    model.build(specs, init=False)
+    try:
+        model.build(specs, init=False)
+    except RecipeError as exc:  # the network arguments come from config.json (which the message names), not a recipe
+        raise CheckpointError(str(exc)) from None
     for role, net in model.nets.items():
         _load_into(net, folder / f"{role}.safetensors", role)
     for role, net in model.ema_nets.items():

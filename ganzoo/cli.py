@@ -40,7 +40,10 @@ def friendly(fn):
         try:
             return fn(*args, **kwargs)
         except GanzooError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            from rich.markup import escape
+
+            # escape: messages quote user text (keys, paths), and "[...]" in them is not rich markup
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None
 
     return wrapper
@@ -237,7 +240,6 @@ def translate(
         if not hasattr(net, "nets") or "style_encoder" not in net.nets:
             raise GanzooError(f"Model {net.name} has no reference-guided mode; drop --reference.")
         ref = resize(to_tensor(read_image(reference)), size).unsqueeze(0)
-    out_dir.mkdir(parents=True, exist_ok=True)
     target_idx = domains.index(target) if target is not None else None
     gen = torch.Generator().manual_seed(seed)
     skipped, written = [], 0
@@ -252,6 +254,7 @@ def translate(
             t = net.attribute_target(x, attrs)
         else:
             t = torch.full((x.shape[0],), target_idx, dtype=torch.long, device=net.device)
+        out_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to write: a failed run leaves no folder
         for k in range(num):
             r = ref.expand(x.shape[0], -1, -1, -1) if ref is not None else None
             y = net.translate(x, t, reference=r, generator=gen)
@@ -273,6 +276,9 @@ def translate(
         if len(images) >= batch_size:
             flush()
     flush()
+    if not written:
+        raise DataError(f"None of the {len(files)} image files in {input} could be read (first: {skipped[0].rstrip('.')}); "
+                        "point --input at readable images.")
     for why in skipped:
         err.print(f"[yellow]skipped:[/] {why}", highlight=False)
     err.print(f"wrote {written} image(s) to {out_dir}" + (f"; skipped {len(skipped)} unreadable" if skipped else ""), highlight=False)

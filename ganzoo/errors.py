@@ -29,6 +29,11 @@ class DataError(GanzooError):
     """A dataset folder or image cannot be used."""
 
 
+class SplitMissing(DataError):
+    """A dataset has no such split at all (e.g. no val/ folder): the trainer then draws its samples from the
+    training split. A split that exists but is unusable is a plain DataError."""
+
+
 class CheckpointError(GanzooError):
     """A model folder, checkpoint or weights file cannot be used."""
 

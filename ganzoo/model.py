@@ -21,6 +21,10 @@ from torch import nn
 from ganzoo.recipe import OptimConfig, Recipe, StrictModel, validate_kwargs, validate_section
 from ganzoo.errors import RecipeError
 
+#: Parameters plus buffers one network may have (4 GiB in fp32, over 30 times the largest official network):
+#: more means a mistyped width, or a config.json made to exhaust memory.
+MAX_NETWORK_VALUES = 2**30
+
 
 class GANModel:
     """Base class for a model family's training algorithm.
@@ -126,12 +130,13 @@ class GANModel:
         self.nets = {}
         for role, spec in self.network_specs.items():
             net_cls = _network_class(registry, spec["name"], f"networks.{role}.name")
+            _check_network_size(net_cls, spec, role, self.recipe._source)
             try:
                 self.nets[role] = net_cls(**spec["kwargs"])
-            except (ValueError, TypeError) as exc:
-                # e.g. a depth that the image size cannot support: name the network and its arguments.
+            except (ValueError, TypeError, RuntimeError) as exc:
+                # e.g. a depth that the image size cannot support, a negative width: name the network and its arguments.
                 raise RecipeError(
-                    f"networks.{role}: {spec['name']} cannot be built with {spec['kwargs']} ({exc}); "
+                    f"{self.recipe._source}: networks.{role}: {spec['name']} cannot be built with {spec['kwargs']} ({exc}); "
                     "change its arguments or data.image_size."
                 ) from None
         if init:
@@ -259,7 +264,29 @@ def frozen(*nets: nn.Module):
                 p.requires_grad_(flag)
 
 
+def _check_network_size(net_cls, spec: dict[str, Any], role: str, source: str) -> None:
+    """Refuse a network whose arguments would allocate absurd amounts of memory, before allocating any.
+
+    The network is first built on PyTorch's "meta" device, which records shapes and stores nothing.
+    """
+    import itertools
+
+    try:
+        with torch.device("meta"):
+            shadow = net_cls(**spec["kwargs"])
+    except Exception:  # noqa: BLE001 - bad arguments fail again, with their message, in the real build
+        return
+    values = sum(t.numel() for t in itertools.chain(shadow.parameters(), shadow.buffers()))
+    if values > MAX_NETWORK_VALUES:
+        raise RecipeError(
+            f"{source}: networks.{role}: {spec['name']} with {spec['kwargs']} would hold {values:,} values, more than the "
+            f"{MAX_NETWORK_VALUES:,} one network may have; check its widths and data.image_size."
+        )
+
+
 def _network_class(registry, name: str, where: str):
+    if not isinstance(name, str):
+        raise RecipeError(f"{where}: a network is named by a registry name (a string), not {name!r}; see `ganzoo list generators`.")
     for kind in ("generators", "discriminators"):
         try:
             return registry.get(kind, name)

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from ganzoo.errors import RecipeError, did_you_mean
 
 SECTIONS = ("base", "model", "networks", "losses", "data", "optim", "train", "eval")
+# The image sizes a recipe (and a model folder's config.json) may name.
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 4096
 
 
 class StrictModel(BaseModel):
@@ -40,7 +42,7 @@ class DataConfig(BaseModel):
 
     name: str = "shapes"
     root: str | None = None
-    image_size: int = Field(256, ge=8, le=4096)
+    image_size: int = Field(256, ge=MIN_IMAGE_SIZE, le=MAX_IMAGE_SIZE)
     domains: list[str] | None = None
     batch_size: int = Field(8, ge=1, le=65536)
     num_workers: int = Field(0, ge=0, le=256)
@@ -122,14 +124,35 @@ def _read_yaml(path: Path, referenced_from: str | None = None) -> dict[str, Any]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         pos = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RecipeError(f"{path}{pos}: YAML syntax error ({exc.problem}); fix the file.") from None
+        raise RecipeError(f"{path}{pos}: YAML syntax error ({_one_line(exc.problem)}); fix the file.") from None
     except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
-        raise RecipeError(f"{path}: cannot be read as YAML ({exc}); fix the file.") from None
+        raise RecipeError(f"{path}: cannot be read as YAML ({_one_line(exc)}); fix the file.") from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
         raise RecipeError(f"{path}: a recipe must be a mapping of sections (model, data, train, ...), not a {type(doc).__name__}.")
-    return doc
+    return _untangle(doc, path)
+
+
+def _one_line(text: Any) -> str:
+    """PyYAML's messages span lines (the offending text, a caret); a user error is one line."""
+    return " ".join(str(text).split())
+
+
+def _untangle(node: Any, path: Path, parents: tuple[int, ...] = ()) -> Any:
+    """A tree copy of a YAML document: every mapping and list its own object.
+
+    YAML anchors (``b: *a``) load as one shared object, so ``--set a.x=1`` would silently change ``b`` too;
+    an alias inside its own anchor loads as a structure that contains itself, which nothing could validate.
+    """
+    if not isinstance(node, (dict, list)):
+        return node
+    if id(node) in parents:
+        raise RecipeError(f"{path}: a YAML alias refers to a mapping or list that contains it; expand it by hand.")
+    parents = (*parents, id(node))
+    if isinstance(node, dict):
+        return {key: _untangle(value, path, parents) for key, value in node.items()}
+    return [_untangle(value, path, parents) for value in node]
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

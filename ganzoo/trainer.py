@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import shutil
 import signal
@@ -24,7 +25,7 @@ from torch import nn
 
 from ganzoo import checkpoint as ckpt
 from ganzoo import distributed
-from ganzoo.errors import GanzooError, TrainingError
+from ganzoo.errors import DataError, GanzooError, SplitMissing, TrainingError
 from ganzoo.model import GANModel, data_kwargs
 from ganzoo.recipe import Recipe
 
@@ -140,15 +141,13 @@ class TrainItems(torch.utils.data.Dataset):
 def build_dataset(recipe: Recipe, split: str):
     from ganzoo.plugins import get_registry
 
-    from ganzoo.errors import DataError
-
     dataset_cls = get_registry().get("datasets", recipe.data.name)
     try:
         return dataset_cls(split=split, **data_kwargs(recipe))
     except DataError as exc:
         hint = recipe.data.download_hint
         if hint and "missing" in str(exc):
-            raise DataError(f"{str(exc).rstrip('.')}; {hint}") from None
+            raise type(exc)(f"{str(exc).rstrip('.')}; {hint}") from None  # same class: SplitMissing stays SplitMissing
         raise
 
 
@@ -201,14 +200,51 @@ class Trainer:
     # ------------------------------------------------------------------ setup
 
     def _prepare_run_dir(self) -> None:
+        checkpoints = self.run_dir / "checkpoints"
+        created = [p for p in (checkpoints, *checkpoints.parents) if not p.exists()]  # deepest first
         try:
-            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            checkpoints.mkdir(parents=True, exist_ok=True)
             probe = self.run_dir / ".write-test"
             probe.write_bytes(b"0" * 1024)
             probe.unlink()
         except OSError as exc:
-            raise GanzooError(f"Cannot write to the output directory {self.run_dir} ({exc.strerror}); choose a writable --out.") from None
+            raise TrainingError(f"Cannot write to the output directory {self.run_dir} ({exc.strerror or exc}); "
+                                "choose a writable --out.") from None
+        try:
+            self._check_disk_space()
+        except TrainingError:
+            for path in created:  # a full disk leaves no half-made run directory behind
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+            raise
         (self.run_dir / "samples").mkdir(exist_ok=True)
+        if self.resume:
+            _remove_leftovers(self.run_dir)
+
+    def checkpoint_bytes(self) -> int:
+        """About how many bytes one checkpoint of this model takes: weights, EMA copies and Adam's two moments."""
+        def size(tensors) -> int:
+            return sum(t.numel() * t.element_size() for t in tensors)
+
+        weights = sum(size(net.state_dict().values()) for group in (self.model.nets, self.model.ema_nets) for net in group.values())
+        moments = 2 * sum(size(p for p in net.parameters() if p.requires_grad) for net in self.model.nets.values())
+        return weights + moments
+
+    def _check_disk_space(self) -> None:
+        """Refuse to start when the disk cannot hold the checkpoints the run will keep (plus the one being written)."""
+        try:
+            free = shutil.disk_usage(self.run_dir).free
+        except OSError:
+            return  # no usage figures (some network file systems): the write probe still runs
+        have = len(list((self.run_dir / "checkpoints").glob("step_*"))) if self.resume else 0
+        count = max(1, self.cfg.keep_checkpoints + 1 - have)
+        need = count * self.checkpoint_bytes() + 16 * 2**20  # and some room for samples and logs
+        if free < need:
+            raise TrainingError(
+                f"The disk holding {self.run_dir} has {_human(free)} free but this run needs about {_human(need)} "
+                f"({count} checkpoint(s) of {_human(self.checkpoint_bytes())}); free some space, choose another --out "
+                "or lower train.keep_checkpoints."
+            )
 
     def _setup(self) -> None:
         from ganzoo.plugins import get_registry
@@ -231,8 +267,20 @@ class Trainer:
         self.dataset = build_dataset(self.recipe, "train")
         try:
             self.val_dataset = build_dataset(self.recipe, "val")
-        except GanzooError:
+        except SplitMissing as exc:
+            # No val split at all: samples come from the training images. A val split that exists but is
+            # broken (a domain missing, no readable images) is an error like any other data error.
             self.val_dataset = self.dataset
+            if not self.quiet:
+                from rich.markup import escape
+
+                self.console.print(f"[yellow]note:[/] no val split ({escape(str(exc).rstrip('.'))}); samples use training images.",
+                                   highlight=False)
+        if list(self.val_dataset.domains) != list(self.dataset.domains):
+            raise DataError(
+                f"The val split's domains ({', '.join(self.val_dataset.domains)}) differ from the train split's "
+                f"({', '.join(self.dataset.domains)}); give val/ the same domain folders as train/ or set data.domains."
+            )
         model_cls = get_registry().get("models", self.recipe.model)
         self.model: GANModel = model_cls(self.recipe, self.dataset.domains)
         self.model.build()
@@ -240,6 +288,7 @@ class Trainer:
         if cfg.channels_last:
             for net in self.model.nets.values():
                 net.to(memory_format=torch.channels_last)
+        self._probe()
         if cfg.compile:
             # Module.compile() compiles in place: state_dict keys (and so checkpoints) stay unchanged.
             for net in self.model.nets.values():
@@ -262,6 +311,82 @@ class Trainer:
                                self.dist.rank, self.dist.world_size)
         self.step = 0
 
+    def _probe(self) -> None:
+        """Run the model's train step once on a 2-image batch, without updating anything, before the run directory
+        exists: networks that build but cannot process images of data.image_size (a discriminator that shrinks them
+        to nothing, a loss whose shapes disagree) fail here as one RecipeError instead of at the first step.
+
+        Weights are not stepped; buffers (batch-norm statistics), the model's training state and every RNG are put
+        back afterwards, so the run that follows is exactly the run without the probe.
+        """
+        from torch.utils.data import default_collate
+
+        from ganzoo.errors import RecipeError
+
+        groups = [g for g in self.dataset.indices_by_label() if g]
+        local = distributed.check_batch(self.recipe.data.batch_size, self.dist.world_size)
+        n = min(2, local)
+        picks = []
+        for k in range(n):  # one item of each domain in turn, as a real batch mixes them
+            group = groups[k % len(groups)]
+            picks.append(group[(k // len(groups)) % len(group)])
+        rng_state = ckpt.capture_rng()
+        training_state = self.model.training_state()
+        nets = self.model.nets
+        buffers = {role: [b.detach().clone() for b in net.buffers()] for role, net in nets.items()}
+        modes = [(m, m.training) for net in nets.values() for m in net.modules()]
+        running: list[str] = []  # the roles whose forward is in progress: the last one is where it failed
+
+        def enter(role):
+            def hook(module, args):
+                running.append(role)
+            return hook
+
+        def leave(module, args, output):
+            running.pop()  # returns None: a forward hook's return value would replace the output
+
+        hooks = []
+        for role, net in nets.items():
+            hooks.append(net.register_forward_pre_hook(enter(role)))
+            hooks.append(net.register_forward_hook(leave))
+        ctx = _ProbeContext(self.device, self.cfg.precision, {}, None)
+        try:
+            batch = default_collate([self.model.training_item(self.dataset, i, random.Random(k)) for k, i in enumerate(picks)])
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            self.model.current_step = 0
+            self.model.train_step(batch, 0, ctx)
+        except torch.OutOfMemoryError:
+            raise
+        except (RuntimeError, ValueError, IndexError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+            reason = reason if len(reason) <= 240 else reason[:237] + "..."
+            size, model = self.recipe.data.image_size, self.recipe.model
+            if running:
+                role = running[-1]
+                where = (f"networks.{role} ({self.model.network_specs[role]['name']}) fails on {n} image(s) of "
+                         f"{size}x{size} px ({reason})")
+            else:
+                where = f"the first training step fails on {n} image(s) of {size}x{size} px ({reason})"
+            raise RecipeError(f"{self.recipe._source}: {model}: {where}; use a larger data.image_size or change the "
+                              "networks' arguments (depth, layers) to fit it.") from None
+        finally:
+            for hook in hooks:
+                hook.remove()
+            with torch.no_grad():
+                for role, net in nets.items():
+                    for buf, saved in zip(net.buffers(), buffers[role]):
+                        buf.copy_(saved)
+            for module, training in modes:
+                module.training = training
+            for net in nets.values():
+                net.zero_grad(set_to_none=True)
+            self.model.load_training_state({k: v.cpu() for k, v in training_state.items()})
+            ckpt.restore_rng(rng_state)
+
+    def _has_checkpoint(self) -> bool:
+        checkpoints = self.run_dir / "checkpoints"
+        return (self.run_dir / "latest.json").is_file() or any((c / ckpt.CONFIG_NAME).is_file() for c in checkpoints.glob("step_*"))
+
     def _restore(self) -> None:
         folder = ckpt.resolve_model_folder(self.run_dir)
         loaded = ckpt.load_model(folder, device=self.device)
@@ -279,10 +404,11 @@ class Trainer:
         ckpt.restore_rng(state["rng"])
         self.model.load_training_state(state["model"])
         self.step = state["step"]
-        # Drop log lines written after this checkpoint by the interrupted run.
+        # Drop log lines written after this checkpoint by the interrupted run (a kill can leave the last one cut short).
         log = self.run_dir / "metrics.jsonl"
         if log.exists() and self.dist.is_main:
-            kept = [line for line in log.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= self.step]
+            kept = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+                    if (step := _log_step(line)) is not None and step <= self.step]
             ckpt.atomic_write_text(log, "".join(line + "\n" for line in kept))
 
     # ------------------------------------------------------------------ pieces of the loop
@@ -325,7 +451,11 @@ class Trainer:
         ckpt.atomic_write_text(self.run_dir / "latest.json", json.dumps({"step": self.step, "path": f"checkpoints/{name}"}) + "\n")
         old = sorted(p for p in (self.run_dir / "checkpoints").glob("step_*") if p.name != name)
         for stale in old[: max(0, len(old) - (self.cfg.keep_checkpoints - 1))]:
-            shutil.rmtree(stale, ignore_errors=True)
+            # Renamed out of sight first: a kill during the deletion leaves a hidden leftover, never a visible
+            # step_* folder with half its files gone.
+            hidden = stale.with_name(f".{stale.name}.stale-{os.getpid()}")
+            os.replace(stale, hidden)
+            shutil.rmtree(hidden, ignore_errors=True)
         distributed.barrier(self.dist)
         return folder
 
@@ -371,9 +501,12 @@ class Trainer:
         if main:
             self._prepare_run_dir()
         distributed.barrier(self.dist)
-        if self.resume:
+        if self.resume and self._has_checkpoint():
             self._restore()
         elif main:
+            # A fresh run, or one killed before its first checkpoint (nothing to restore: it starts over, and the
+            # log lines it wrote go).
+            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
             ckpt.atomic_write_text(self.run_dir / "recipe.yaml", self.recipe.to_yaml())
         cfg = self.cfg
         log_path = self.run_dir / "metrics.jsonl"
@@ -524,6 +657,41 @@ class _SpeedColumn:
                 return Text(f"{task.speed:.2f} it/s" if task.speed else "-- it/s")
 
         return Speed()
+
+
+class _ProbeContext(StepContext):
+    """A StepContext whose updates do nothing: the probe runs the train step's forward passes only."""
+
+    def optimize(self, loss: torch.Tensor, *roles: str) -> None:
+        pass
+
+
+def _log_step(line: str) -> int | None:
+    """The step of a metrics.jsonl line; None for a line cut short or otherwise unreadable."""
+    try:
+        step = json.loads(line).get("step")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return step if isinstance(step, int) else None
+
+
+def _remove_leftovers(run_dir: Path) -> None:
+    """Delete what a killed process left half-made: hidden temp checkpoint folders and temp files (never a
+    visible checkpoint; those are only ever complete)."""
+    for path in (run_dir / "checkpoints").glob(".step_*"):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in run_dir.glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+
+
+def _human(num_bytes: float) -> str:
+    if num_bytes < 1024:
+        return f"{num_bytes:.0f} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        num_bytes /= 1024
+        if num_bytes < 1024:
+            break
+    return f"{num_bytes:.1f} {unit}"
 
 
 def _fmt(losses: dict[str, float]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from PIL import Image
 
 from ganzoo.data.imagefolder import ImageFolderDataset
-from ganzoo.errors import DataError, did_you_mean
+from ganzoo.errors import DataError, SplitMissing, did_you_mean
 
 # Split names as the recipe says them -> the names `datasets` may give them.
 SPLIT_ALIASES = {"val": ("val", "validation", "valid"), "test": ("test",), "train": ("train",)}
@@ -76,4 +76,4 @@ def _load_split(repo_id: str, revision: str | None, split: str):
     for name in SPLIT_ALIASES.get(split, (split,)):
         if name in splits:
             return splits[name]
-    raise DataError(f'Hub dataset {repo_id} has no "{split}" split (it has: {", ".join(splits)}); add a {split}/ folder to the repo.')
+    raise SplitMissing(f'Hub dataset {repo_id} has no "{split}" split (it has: {", ".join(splits)}); add a {split}/ folder to the repo.')

@@ -9,6 +9,7 @@ instead of crashing a long training run.
 
 from __future__ import annotations
 
+import os
 import random
 import warnings
 from pathlib import Path
@@ -27,7 +28,7 @@ from ganzoo.data.images import (
     size_problem,
     to_tensor,
 )
-from ganzoo.errors import DataError, did_you_mean
+from ganzoo.errors import DataError, SplitMissing, did_you_mean
 
 LAYOUT = "ROOT/train/<domain>/*.jpg and ROOT/val/<domain>/*.jpg"
 
@@ -66,7 +67,7 @@ class ImageFolderDataset(ImageDataset):
         self.randcrop_prob = randcrop_prob
         split_dir = self.root / split
         if not split_dir.is_dir():
-            raise DataError(f'Dataset folder "{split_dir}" is missing; the expected layout is {LAYOUT}.')
+            raise SplitMissing(f'Dataset folder "{split_dir}" is missing; the expected layout is {LAYOUT}.')
 
         available = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
         if domains is None:
@@ -92,6 +93,9 @@ class ImageFolderDataset(ImageDataset):
         self.bad_paths: set[Path] = set()
         for label, name in enumerate(self.domains):
             folder = split_dir / name
+            if not os.access(folder, os.R_OK | os.X_OK):  # listing it would just find nothing
+                raise DataError(f'Domain folder "{folder}" cannot be read (permission denied); '
+                                "give your user read access to it (chmod -R u+rX).")
             files = list_images(folder)
             if not files:
                 raise DataError(f'Domain folder "{folder}" contains no images ({", ".join(IMAGE_EXTENSIONS)}).')

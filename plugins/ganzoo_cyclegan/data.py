@@ -22,7 +22,7 @@ from PIL import Image
 from ganzoo.data.base import ImageDataset
 from ganzoo.data.imagefolder import header_problem
 from ganzoo.data.images import list_images, read_image, to_tensor
-from ganzoo.errors import DataError, did_you_mean
+from ganzoo.errors import DataError, SplitMissing, did_you_mean
 
 CYCLEGAN_DATASETS_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets"
 SPLIT_FOLDERS = {"train": "train", "val": "test", "test": "test"}  # the official sets ship no val split
@@ -52,7 +52,7 @@ def resize_crop_flip(
 
 def missing_folder_error(folder: Path, layout: str, url: str) -> DataError:
     """One sentence: which folder is missing, the layout, and where the official data lives."""
-    return DataError(
+    return SplitMissing(
         f'Dataset folder "{folder}" is missing; the expected layout is {layout}: download {url} '
         f"(or run the official download script for it) and unpack it there, or point data.root elsewhere."
     )
@@ -80,7 +80,7 @@ class UnalignedDataset(ImageDataset):
         flip: bool = True,
     ):
         if split not in SPLIT_FOLDERS:
-            raise DataError(f'Unknown split "{split}" for an unaligned dataset.{did_you_mean(split, SPLIT_FOLDERS)} Splits: train, test.')
+            raise (SplitMissing if split == "val" else DataError)(f'Unknown split "{split}" for an unaligned dataset.{did_you_mean(split, SPLIT_FOLDERS)} Splits: train, test.')
         self.root = Path(root).expanduser()
         self.split = split
         self.image_size, self.load_size, self.flip = int(image_size), int(load_size), flip

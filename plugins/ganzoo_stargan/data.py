@@ -24,7 +24,7 @@ import torch
 from ganzoo.data.base import ImageDataset
 from ganzoo.data.imagefolder import ImageFolderDataset
 from ganzoo.data.images import center_crop, hflip, read_image, resize, to_tensor
-from ganzoo.errors import DataError, did_you_mean
+from ganzoo.errors import DataError, SplitMissing, did_you_mean
 
 CELEBA_ATTRIBUTES = (
     "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
@@ -140,7 +140,7 @@ class RaFDDataset(ImageFolderDataset):
         if split == "val" and not (base / "val").is_dir() and (base / "test").is_dir():
             split = "test"
         if not (base / split).is_dir():
-            raise DataError(
+            raise SplitMissing(
                 f"RaFD is not in {base}: put the images in {base}/train/<expression>/*.jpg and {base}/test/<expression>/ "
                 "(RaFD is available on request from Radboud University), or set data.root."
             )

@@ -6,10 +6,14 @@ written the way the official code does it. StarGAN v2: every optimiser zeroed be
 backward, the parameter gradients of networks it does not step computed anyway, the diversity
 term's second image computed with a graph and detached, EMA by a Python loop over parameters.
 CycleGAN: forward, G step with D frozen (set_requires_grad), D step on the fresh fakes (no
-pool: its cost is negligible). Ours is the trainer's iteration (model.train_step + schedules +
-EMA), exactly what `ganzoo run` executes.
+pool: its cost is negligible). StarGAN v1: the critic step every iteration (fake computed with
+G's graph and detached, WGAN-GP on one interpolate), the generator step every n_critic-th
+iteration, gradients of both networks zeroed before each backward. Ours is the trainer's
+iteration (model.train_step + schedules + EMA), exactly what `ganzoo run` executes.
 
-    python benchmarks/cpu_overhead.py [--model stargan_v2|cyclegan] [--img-size 64] [--batch 2] [--iters 4]
+    python benchmarks/cpu_overhead.py [--model stargan_v2|cyclegan|stargan] [--img-size 64] [--batch 2] [--iters 4]
+
+StarGAN v1 iterations are timed in blocks of n_critic (one G step per block), so --iters counts blocks.
 
 Prints the mean seconds per iteration of each and the ratio ours / plain (target <= 1.0).
 """
@@ -104,7 +108,48 @@ def plain_cyclegan_step(nets, opts, batch, lambda_a=10.0, lambda_b=10.0, lambda_
     opts["discriminators"].step()
 
 
+def plain_stargan_step(nets, opts, batch, iteration, num_domains, lambdas, n_critic):
+    G, D = nets["generator"], nets["discriminator"]
+    x_real, label_org = batch["x"], batch["y"]
+    label_trg = label_org[torch.randperm(x_real.shape[0])]
+    c_org, c_trg = F.one_hot(label_org, num_domains).float(), F.one_hot(label_trg, num_domains).float()
+
+    def reset_grad():
+        opts["generator"].zero_grad()
+        opts["discriminator"].zero_grad()
+
+    out_src, out_cls = D(x_real)
+    d_loss_real = -torch.mean(out_src)
+    d_loss_cls = F.cross_entropy(out_cls, label_org)
+    x_fake = G(x_real, c_trg)
+    out_src, _ = D(x_fake.detach())
+    d_loss_fake = torch.mean(out_src)
+    alpha = torch.rand(x_real.size(0), 1, 1, 1)
+    x_hat = (alpha * x_real.data + (1 - alpha) * x_fake.data).requires_grad_(True)
+    out_src, _ = D(x_hat)
+    dydx = torch.autograd.grad(out_src, x_hat, torch.ones_like(out_src), retain_graph=True, create_graph=True)[0]
+    d_loss_gp = torch.mean((torch.sqrt(torch.sum(dydx.view(dydx.size(0), -1) ** 2, dim=1)) - 1) ** 2)
+    d_loss = d_loss_real + d_loss_fake + lambdas["cls"] * d_loss_cls + lambdas["gp"] * d_loss_gp
+    reset_grad()
+    d_loss.backward()
+    opts["discriminator"].step()
+    if (iteration + 1) % n_critic == 0:
+        x_fake = G(x_real, c_trg)
+        out_src, out_cls = D(x_fake)
+        g_loss = (-torch.mean(out_src) + lambdas["cls"] * F.cross_entropy(out_cls, label_trg)
+                  + lambdas["rec"] * torch.mean(torch.abs(x_real - G(x_fake, c_org))))
+        reset_grad()
+        g_loss.backward()
+        opts["generator"].step()
+
+
 RECIPES = {
+    "stargan": lambda a: {
+        "model": "stargan",
+        "networks": {"generator": {"conv_dim": 64, "repeat_num": 6}, "discriminator": {"conv_dim": 64, "repeat_num": 6}},
+        "data": {"name": "shapes", "image_size": a.img_size, "batch_size": a.batch, "num_train": 64, "num_val": 4},
+        "train": {"steps": 10**6, "sample_every": 0, "device": "cpu", "ema": 0.0},
+    },
     "stargan_v2": lambda a: {
         "model": "stargan_v2",
         "networks": {"generator": {"dim_in": 64, "max_conv_dim": 512, "w_hpf": 0},
@@ -157,12 +202,22 @@ def main(argv=None) -> int:
                 "discriminators": torch.optim.Adam([*nets["discriminator_a"].parameters(), *nets["discriminator_b"].parameters()],
                                                    lr=model.optim.lr, **adam)}
         plain = lambda: plain_cyclegan_step(nets, opts, batch, model.losses.cycle_a, model.losses.cycle_b, model.losses.identity)
+    elif args.model == "stargan":
+        opts = {r: torch.optim.Adam(n.parameters(), lr=model.learning_rate(r), **adam) for r, n in nets.items()}
+        lambdas = {"cls": model.losses.cls, "rec": model.losses.rec, "gp": model.losses.gp}
+        n_critic = model.optim.n_critic
+        counter = {"i": 0}
+
+        def plain():
+            for _ in range(n_critic):
+                plain_stargan_step(nets, opts, batch, counter["i"], len(model.domains), lambdas, n_critic)
+                counter["i"] += 1
     else:
         opts = {r: torch.optim.Adam(n.parameters(), lr=model.learning_rate(r), **adam) for r, n in nets.items()}
         lambdas = {"r1": model.losses.r1, "sty": model.losses.sty, "ds": model.losses.ds, "cyc": model.losses.cyc}
         plain = lambda: plain_official_step(nets, opts, ema, batch, model.latent_dim, lambdas)
 
-    def ours():
+    def one_iteration():
         model.train_step(batch, trainer.step, trainer.ctx)
         trainer._step_schedulers()
         for role, e in model.ema_nets.items():
@@ -170,6 +225,10 @@ def main(argv=None) -> int:
 
             update_ema(e, model.nets[role], trainer.cfg.ema)
         trainer.step += 1
+
+    def ours():
+        for _ in range(model.optim.n_critic if args.model == "stargan" else 1):
+            one_iteration()
 
     ours(), plain()  # warm-up (allocator, first-call costs)
     times = {"ours": [], "plain": []}

@@ -264,6 +264,17 @@ def frozen(*nets: nn.Module):
                 p.requires_grad_(flag)
 
 
+def per_image(net: nn.Module) -> bool:
+    """True when ``net``'s output for one image does not depend on the rest of its batch (instance norm without
+    running statistics, or no norm; no dropout): two calls can then share one batch and give the same outputs."""
+    for m in net.modules():
+        if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.Dropout)):
+            return False
+        if isinstance(m, nn.modules.instancenorm._InstanceNorm) and m.track_running_stats:
+            return False
+    return True
+
+
 def _check_network_size(net_cls, spec: dict[str, Any], role: str, source: str) -> None:
     """Refuse a network whose arguments would allocate absurd amounts of memory, before allocating any.
 

@@ -420,6 +420,43 @@ def test_cyclegan_generator_step_leaves_discriminators_alone():
         assert any(not torch.equal(a, b) for a, b in zip(before[role], model.nets[role].parameters())), role
 
 
+def test_shared_batches_give_the_losses_and_gradients_of_separate_calls(monkeypatch):
+    """Generators (source + identity image) and discriminators (real + fake) run once on both halves when their
+    output for an image does not depend on its batch; the result must be that of separate calls."""
+    import ganzoo_cyclegan.model as cyclegan_model
+    from ganzoo.trainer import StepContext
+
+    recipe = load_recipe(ROOT / "recipes" / "cyclegan_shapes.yaml", ["losses.pool_size=0"])
+    model = CycleGAN(recipe, ["red", "blue"])
+    torch.manual_seed(0)
+    model.build()
+    assert cyclegan_model.per_image(model.nets["generator_a2b"]) and cyclegan_model.per_image(model.nets["discriminator_a"])
+    batch = {"a": torch.rand(3, 3, 32, 32) * 2 - 1, "b": torch.rand(3, 3, 32, 32) * 2 - 1}
+
+    def losses_and_grads():
+        ctx = StepContext(torch.device("cpu"), "fp32", {})
+        g_loss, fake_a, fake_b, logs = model.generator_loss(batch["a"], batch["b"], ctx)
+        d_loss = model.discriminator_loss(model.nets["discriminator_a"], batch["a"], fake_a, ctx)
+        for net in model.nets.values():
+            net.zero_grad(set_to_none=True)
+        (g_loss + d_loss).backward()
+        grads = {f"{r}.{k}": p.grad.clone() for r, net in model.nets.items() for k, p in net.named_parameters() if p.grad is not None}
+        return {**logs, "g": g_loss, "d": d_loss}, grads
+
+    shared_logs, shared_grads = losses_and_grads()
+    monkeypatch.setattr(cyclegan_model, "per_image", lambda net: False)
+    separate_logs, separate_grads = losses_and_grads()
+    assert shared_logs.keys() == separate_logs.keys() and shared_grads.keys() == separate_grads.keys()
+    for k in shared_logs:
+        torch.testing.assert_close(shared_logs[k], separate_logs[k], rtol=1e-5, atol=1e-6)
+    for k in shared_grads:
+        torch.testing.assert_close(shared_grads[k], separate_grads[k], rtol=1e-3, atol=1e-5)  # float rounding only
+    with_bn = CycleGAN(load_recipe(ROOT / "recipes" / "cyclegan_shapes.yaml",
+                                   ["networks.discriminator_a.norm=batch"]), ["red", "blue"])
+    with_bn.build()
+    assert not cyclegan_model.per_image(with_bn.nets["discriminator_a"])  # batch statistics: calls stay separate
+
+
 @pytest.mark.parametrize("mode", ["vanilla", "wgangp"])
 def test_cyclegan_other_gan_modes_train(mode):
     from ganzoo.trainer import StepContext

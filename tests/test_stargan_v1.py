@@ -218,6 +218,41 @@ def test_critic_every_step_generator_every_n_critic(dataset):
     assert all(torch.isfinite(v) for v in logs.values())
 
 
+def test_critic_on_real_and_fake_in_one_call_equals_two_calls(monkeypatch):
+    """The critic has no batch statistics, so the D step scores real and fake in one call; its gradients must be
+    those of separate calls (up to float rounding)."""
+    import copy
+
+    import ganzoo_stargan.model as stargan_model
+
+    torch.manual_seed(0)
+    base = tiny_model(n_critic=1)
+    assert stargan_model.per_image(base.nets["discriminator"])
+    batch = {"x": torch.rand(4, 3, 16, 16) * 2 - 1, "y": torch.tensor([0, 1, 2, 1])}
+
+    def critic_step(shared: bool):
+        monkeypatch.setattr(stargan_model, "per_image", lambda net: shared)
+        model = copy.deepcopy(base)
+        ctx = _Ctx(model)
+        grads = []
+
+        def optimize(loss, *roles):  # the D step's gradients, before Adam (whose first step is about sign(grad))
+            for opt in ctx.inner.optimizers.values():
+                opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grads.append([p.grad.clone() for p in model.nets["discriminator"].parameters()])
+            raise StopIteration
+
+        ctx.optimize = optimize
+        torch.manual_seed(1)
+        with pytest.raises(StopIteration):
+            model.train_step(batch, 0, ctx)
+        return grads[0]
+
+    for a, b in zip(critic_step(True), critic_step(False)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_classification_losses_follow_the_official_solver():
     attr_model = tiny_model("celeba", ATTRS)
     logits, y = torch.randn(4, 5), torch.randint(0, 2, (4, 5))

@@ -24,7 +24,7 @@ from pydantic import Field
 from torch import nn
 
 from ganzoo.errors import GanzooError, RecipeError
-from ganzoo.model import GANModel, frozen
+from ganzoo.model import GANModel, frozen, per_image
 from ganzoo.recipe import StrictModel
 
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
@@ -238,11 +238,21 @@ class CycleGAN(GANModel):
 
     # ------------------------------------------------------------------ training
 
+    def per_image_generators(self) -> bool:
+        return per_image(self.nets["generator_a2b"]) and per_image(self.nets["generator_b2a"])
+
     def generator_loss(self, real_a, real_b, ctx):
         n, l = self.nets, self.losses
+        idt_a = idt_b = None
         with ctx.autocast():
-            fake_b = n["generator_a2b"](real_a)
-            fake_a = n["generator_b2a"](real_b)
+            if l.identity > 0 and self.per_image_generators():
+                # Each generator translates its source and, for the identity term, an image of its own target
+                # domain: one call on both halves gives the outputs of two calls with fewer, larger kernels.
+                fake_b, idt_b = n["generator_a2b"](torch.cat([real_a, real_b])).split([len(real_a), len(real_b)])
+                fake_a, idt_a = n["generator_b2a"](torch.cat([real_b, real_a])).split([len(real_b), len(real_a)])
+            else:
+                fake_b = n["generator_a2b"](real_a)
+                fake_a = n["generator_b2a"](real_b)
             rec_a = n["generator_b2a"](fake_b)
             rec_b = n["generator_a2b"](fake_a)
             adv_a2b = gan_loss(n["discriminator_b"](fake_b), True, l.gan_mode)
@@ -253,8 +263,10 @@ class CycleGAN(GANModel):
             loss = adv_a2b + adv_b2a + l.cycle_a * cycle_a + l.cycle_b * cycle_b
             if l.identity > 0:
                 # A generator fed an image already in its output domain should leave it alone.
-                idt_b = (n["generator_a2b"](real_b).float() - real_b.float()).abs().mean()
-                idt_a = (n["generator_b2a"](real_a).float() - real_a.float()).abs().mean()
+                if idt_b is None:
+                    idt_b, idt_a = n["generator_a2b"](real_b), n["generator_b2a"](real_a)
+                idt_b = (idt_b.float() - real_b.float()).abs().mean()
+                idt_a = (idt_a.float() - real_a.float()).abs().mean()
                 loss = loss + l.identity * (l.cycle_b * idt_b + l.cycle_a * idt_a)
                 logs.update(idt_a=idt_a, idt_b=idt_b)
         return loss, fake_a.detach(), fake_b.detach(), logs
@@ -263,7 +275,12 @@ class CycleGAN(GANModel):
         """0.5 * (loss on real + loss on (pooled) fake), the official ``backward_D_basic``."""
         mode = self.losses.gan_mode
         with ctx.autocast():
-            loss = 0.5 * (gan_loss(discriminator(real), True, mode) + gan_loss(discriminator(fake), False, mode))
+            if per_image(discriminator) and real.shape[1:] == fake.shape[1:]:
+                # One call on real and fake together: the same scores as two calls, fewer and larger kernels.
+                on_real, on_fake = discriminator(torch.cat([real, fake])).split([len(real), len(fake)])
+            else:
+                on_real, on_fake = discriminator(real), discriminator(fake)
+            loss = 0.5 * (gan_loss(on_real, True, mode) + gan_loss(on_fake, False, mode))
         if mode == "wgangp" and self.losses.gradient_penalty > 0:
             loss = loss + self.losses.gradient_penalty * gradient_penalty(discriminator, real, fake)
         return loss

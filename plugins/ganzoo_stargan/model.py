@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from ganzoo.errors import GanzooError, did_you_mean
-from ganzoo.model import GANModel, frozen
+from ganzoo.model import GANModel, frozen, per_image
 from ganzoo.recipe import OptimConfig, StrictModel
 
 from .data import DEFAULT_ATTRIBUTES, HAIR_COLOURS
@@ -210,11 +210,18 @@ class StarGAN(GANModel):
         # Critic update (every step).
         with frozen(G):
             with ctx.autocast():
-                scores, logits = D(x_real)
+                x_fake = G(x_real, c_trg)
+                if per_image(D):
+                    # Real and fake in one call: the critic has no batch statistics, so the scores are those of
+                    # two calls, with fewer and larger kernels.
+                    both, logits = D(torch.cat([x_real, x_fake]))
+                    scores, fake_scores = both.split([len(x_real), len(x_fake)])
+                    logits = logits[: len(x_real)]
+                else:
+                    (scores, logits), fake_scores = D(x_real), D(x_fake)[0]
                 d_real = -scores.float().mean()
                 d_cls = self.classification_loss(logits, y_org)
-                x_fake = G(x_real, c_trg)
-                d_fake = D(x_fake)[0].float().mean()
+                d_fake = fake_scores.float().mean()
             d_gp = gradient_penalty(D, x_real, x_fake.float())  # fp32: a penalty on gradients needs the precision
             ctx.optimize(d_real + d_fake + l.cls * d_cls + l.gp * d_gp, "discriminator")
         logs.update({"D/real": d_real.detach(), "D/fake": d_fake.detach(), "D/cls": d_cls.detach(), "D/gp": d_gp.detach()})

@@ -280,6 +280,12 @@ def evaluate(translator: Translator, data_root: str | Path, metrics: list[str] |
                 raise
             result.metrics[name] = {"n/a": str(exc)}
     needs_features = any(getattr(m, "needs_features", False) for m in active.values())
+    if needs_features:  # say it now, not after generating everything
+        fewest_fake = min(len(data.val_indices[s]) for s, _ in translator.tasks) * min(result.modes.values())
+        fewest_real = min(len(v) for v in data.real_indices.values())
+        if fewest_fake < 2 or fewest_real < 2:
+            raise GanzooError(f"FID and KID need at least 2 images per set, but a task would have {fewest_fake} generated "
+                              f"and a domain {fewest_real} real; raise --num-val / --num-real or add images.")
 
     total = sum(len(data.val_indices[s]) for s, _ in translator.tasks) * len(translator.modes)
     done = 0

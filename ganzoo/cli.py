@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 from rich.console import Console
@@ -449,29 +449,40 @@ def _metric_names(metrics: Optional[str]) -> Optional[list]:
     return names
 
 
-FEATURE_NET_HELP = "fid_inception (pytorch-fid's FID weights) or torchvision_inception (ImageNet weights, as the StarGAN v2 paper)"
-FID_WEIGHTS_HELP = ("feature-net weights file (.pth/.safetensors); default $GANZOO_FID_WEIGHTS (or $GANZOO_TV_INCEPTION_WEIGHTS), "
-                    "then torch.hub's cache; 'random' = random init for smoke tests")
-LPIPS_HELP = "AlexNet weights for LPIPS; default $GANZOO_LPIPS_BACKBONE, then torch.hub's cache (alexnet-owt-7be5be79.pth)"
+# Options shared by `eval` and `compare`.
+DATA_HELP = "image folder ROOT/{train,val}/<domain>/ (ganzoo make-shapes makes one)"
+MetricsOption = Annotated[Optional[str], typer.Option("--metrics", help="comma-separated (default: all; unavailable ones show n/a)")]
+FeatureNetOption = Annotated[str, typer.Option(
+    "--feature-net", help="fid_inception (pytorch-fid's FID weights) or torchvision_inception (ImageNet weights, as the StarGAN v2 paper)")]
+FidWeightsOption = Annotated[Optional[str], typer.Option(
+    "--fid-weights", help="feature-net weights file (.pth/.safetensors); default $GANZOO_FID_WEIGHTS (or $GANZOO_TV_INCEPTION_WEIGHTS), "
+                          "then torch.hub's cache; 'random' = random init for smoke tests")]
+LpipsWeightsOption = Annotated[Optional[str], typer.Option(
+    "--lpips-weights", help="AlexNet weights for LPIPS; default $GANZOO_LPIPS_BACKBONE, then torch.hub's cache (alexnet-owt-7be5be79.pth)")]
+OutputsOption = Annotated[int, typer.Option("--outputs-per-input", min=1, help="outputs per input in modes with random styles")]
+NumValOption = Annotated[Optional[int], typer.Option("--num-val", min=1, help="inputs per source domain (default: all val images)")]
+NumRealOption = Annotated[Optional[int], typer.Option("--num-real", min=2, help="real images per domain for FID/KID (default: all train images)")]
+SeedOption = Annotated[int, typer.Option("--seed")]
+DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N")]
 
 
 @app.command("eval")
 @friendly
 def eval_cmd(
     model: List[str] = typer.Argument(..., help="model folder, run directory or Hub id (several: pairwise models, e.g. CycleGANs)"),
-    data: Path = typer.Option(..., "--data", help="image folder ROOT/{train,val}/<domain>/"),
-    metrics: Optional[str] = typer.Option(None, "--metrics", help="comma-separated (default: all; unavailable ones show n/a)"),
+    data: Path = typer.Option(..., "--data", help=DATA_HELP),
+    metrics: MetricsOption = None,
     json_path: Optional[Path] = typer.Option(None, "--json", help="also write the results as JSON here"),
-    feature_net: str = typer.Option("fid_inception", "--feature-net", help=FEATURE_NET_HELP),
-    fid_weights: Optional[str] = typer.Option(None, "--fid-weights", help=FID_WEIGHTS_HELP),
-    lpips_weights: Optional[str] = typer.Option(None, "--lpips-weights", help=LPIPS_HELP),
+    feature_net: FeatureNetOption = "fid_inception",
+    fid_weights: FidWeightsOption = None,
+    lpips_weights: LpipsWeightsOption = None,
     classifier: Optional[Path] = typer.Option(None, "--classifier", help="domain classifier folder (default: the one next to the data)"),
-    outputs: int = typer.Option(10, "--outputs-per-input", min=1, help="outputs per input in modes with random styles"),
-    num_val: Optional[int] = typer.Option(None, "--num-val", min=1, help="inputs per source domain (default: all val images)"),
-    num_real: Optional[int] = typer.Option(None, "--num-real", min=2, help="real images per domain for FID/KID (default: all train images)"),
+    outputs: OutputsOption = 10,
+    num_val: NumValOption = None,
+    num_real: NumRealOption = None,
     batch: int = typer.Option(32, "--batch", min=1),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N"),
+    seed: SeedOption = 0,
+    device: DeviceOption = "auto",
 ):
     """Evaluate a trained model on an image folder: FID, KID, LPIPS, domain accuracy, content, cost."""
     import json
@@ -501,22 +512,22 @@ def eval_cmd(
 @friendly
 def compare(
     models: List[str] = typer.Argument(..., help="model families, e.g. stargan cyclegan stargan_v2"),
-    data: Path = typer.Option(..., "--data", help="image folder ROOT/{train,val}/<domain>/ (ganzoo make-shapes makes one)"),
+    data: Path = typer.Option(..., "--data", help=DATA_HELP),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="training steps for every model (default: each recipe's)"),
     trained: List[str] = typer.Option([], "--models", help="use trained models instead: NAME=PATH[,PATH...] or PATH (repeatable)"),
     recipe: List[str] = typer.Option([], "--recipe", help="NAME=RECIPE.yaml to train NAME from (default: its small shapes recipe)"),
     out_dir: Path = typer.Option(Path("compare"), "--out", help="folder for runs, compare.md, compare.json, compare.png"),
     img_size: Optional[int] = typer.Option(None, "--img-size", help="image size for every model (default: each recipe's)"),
-    metrics: Optional[str] = typer.Option(None, "--metrics", help="comma-separated (default: all; unavailable ones show n/a)"),
-    feature_net: str = typer.Option("fid_inception", "--feature-net", help=FEATURE_NET_HELP),
-    fid_weights: Optional[str] = typer.Option(None, "--fid-weights", help=FID_WEIGHTS_HELP),
-    lpips_weights: Optional[str] = typer.Option(None, "--lpips-weights", help=LPIPS_HELP),
+    metrics: MetricsOption = None,
+    feature_net: FeatureNetOption = "fid_inception",
+    fid_weights: FidWeightsOption = None,
+    lpips_weights: LpipsWeightsOption = None,
     classifier: Optional[Path] = typer.Option(None, "--classifier", help="domain classifier folder (default: next to the data, trained if missing)"),
-    outputs: int = typer.Option(10, "--outputs-per-input", min=1, help="outputs per input in modes with random styles"),
-    num_val: Optional[int] = typer.Option(None, "--num-val", min=1, help="inputs per source domain (default: all val images)"),
-    num_real: Optional[int] = typer.Option(None, "--num-real", min=2, help="real images per domain for FID/KID (default: all train)"),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N"),
+    outputs: OutputsOption = 10,
+    num_val: NumValOption = None,
+    num_real: NumRealOption = None,
+    seed: SeedOption = 0,
+    device: DeviceOption = "auto",
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no training progress bars"),
 ):
     """Train (or load) several models on the same data and steps, evaluate them identically, report side by side."""

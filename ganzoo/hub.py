@@ -278,7 +278,7 @@ def pull_pretrained(name: str, *, for_inference: bool = False, console=None) -> 
         converter = _converter(entry)
         model_dir = converter(inputs, work / "model", **entry.options)
         (Path(model_dir) / CARD_NAME).write_text(model_card(Path(model_dir), entry=entry), encoding="utf-8")
-        source = {"name": name, "url": entry.url, "sha256": _sha256(download), "converter": entry.converter,
+        source = {"name": name, "url": entry.url, "sha256": sha256_of(download), "converter": entry.converter,
                   "options": entry.options, "license": entry.license}
         (Path(model_dir) / SOURCE_NAME).write_text(json.dumps(source, indent=2) + "\n", encoding="utf-8")
         os.replace(model_dir, final)  # the cache holds a complete folder or none
@@ -294,7 +294,8 @@ def _converter(entry: PretrainedEntry):
     return get_registry().get("converters", entry.converter)
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -341,7 +342,7 @@ def download_release(entry: PretrainedEntry, folder: Path, *, console=None) -> P
         reason = getattr(exc, "reason", exc)
         raise HubError(f"Downloading {entry.name} from {entry.url} failed ({reason}); check the network and run "
                        "`ganzoo pull` again (it resumes).") from None
-    digest = _sha256(part)
+    digest = sha256_of(part)
     if entry.sha256 and digest != entry.sha256.lower():
         part.unlink()
         raise HubError(f"The download of {entry.name} has sha256 {digest[:12]}… but the index expects {entry.sha256[:12]}…; "

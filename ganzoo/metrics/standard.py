@@ -218,14 +218,15 @@ class FLOPs(Metric):
 
 class Throughput(Metric):
     name = "throughput"
-    description = "inference images per second (batch of 16, after one warm-up call)"
+    description = "inference images per second (batch of 16, timed over at least a second after one warm-up call)"
     batch = 16
-    repeats = 3
+    min_seconds = 1.0
 
     def result(self) -> dict[str, float]:
         images, source, target, refs = _probe_batch(self.env, self.batch)
         out = {}
         device = self.env.device
+        self.calls = {}
         for mode in self.env.translator.modes:
             def call():
                 self.env.translator.generate(images, source, target, mode, references=refs,
@@ -234,12 +235,14 @@ class Throughput(Metric):
                     torch.cuda.synchronize(device)
 
             call()
-            t0 = time.perf_counter()
-            for _ in range(self.repeats):
+            calls, t0 = 0, time.perf_counter()
+            while calls < 3 or time.perf_counter() - t0 < self.min_seconds:  # short calls: time enough of them
                 call()
-            out[f"throughput/{mode}"] = self.batch * self.repeats / (time.perf_counter() - t0)
+                calls += 1
+            out[f"throughput/{mode}"] = self.batch * calls / (time.perf_counter() - t0)
+            self.calls[mode] = calls
         return out
 
     def protocol(self) -> dict[str, Any]:
-        return {"throughput": f"batch {self.batch}, {self.repeats} timed calls, {self.env.device}, "
-                              f"{torch.get_num_threads()} CPU threads"}
+        return {"throughput": f"batch {self.batch}, timed over >= {self.min_seconds:g} s ({self.calls} calls), "
+                              f"{self.env.device}" + (f", {torch.get_num_threads()} CPU threads" if self.env.device.type == "cpu" else "")}

@@ -12,12 +12,12 @@ network of the exact architecture. Every number computed with it is stamped as s
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ganzoo.errors import CheckpointError
+from ganzoo.hub import sha256_of
 
 RANDOM = "random"
 
@@ -85,14 +85,6 @@ def torch_hub_checkpoints() -> Path:
     torch_home = os.environ.get("TORCH_HOME") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")), "torch")
     return Path(torch_home) / "hub" / "checkpoints"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_weights(spec: WeightSpec, given: str | os.PathLike | None = None) -> ResolvedWeights:

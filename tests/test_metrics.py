@@ -297,6 +297,7 @@ class _Stub:
 
 
 def test_domain_accuracy_and_content_read_the_target_not_the_source(shapes_folder, classifier):
+    from ganzoo.errors import GanzooError
     from ganzoo.metrics.evaluate import EvalOptions, Translator, evaluate
 
     domains = ["blue", "green", "red"]
@@ -312,6 +313,8 @@ def test_domain_accuracy_and_content_read_the_target_not_the_source(shapes_folde
     assert orac["domain_accuracy/fixed"] >= 0.9
     assert orac["content/fixed"] < 0.5
     assert oracle.metrics["domain_accuracy"]["protocol"]["classifier_val_accuracy"] == round(classifier.val_accuracy, 4)
+    with pytest.raises(GanzooError, match="pairwise models of one family"):
+        Translator([_Stub(domains, 16, "identity"), _Stub(domains, 16, "oracle", shapes_folder)])
 
 
 TINY_V2 = {

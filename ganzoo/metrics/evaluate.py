@@ -45,6 +45,10 @@ class Translator:
             if getattr(m, "label_kind", "one-hot") != "one-hot":
                 raise GanzooError(f'{m.name} translates attributes (label kind "{m.label_kind}"); ganzoo eval measures '
                                   "models whose domains are one label per image.")
+        families = sorted({m.name for m in models})
+        if len(families) > 1:
+            raise GanzooError(f"Several models are evaluated together only as pairwise models of one family (e.g. CycleGANs); "
+                              f"got {', '.join(families)}: evaluate them one at a time or use ganzoo compare.")
         self.models = models
         self.name = name or models[0].name
         self.routes: dict[tuple[str, str], tuple[Any, int]] = {}
@@ -71,7 +75,7 @@ class Translator:
         return model.generate(images.to(device), index, mode, references=refs, generator=generator).float().cpu()
 
     def generator_count(self) -> int:
-        return sum(1 for m in self.models for role in m.network_roles if role.startswith("generator"))
+        return sum(1 for m in self.models for role in m.inference_nets() if role.startswith("generator"))
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters to translate between every domain pair (inference), and of every trained network."""
@@ -261,6 +265,9 @@ def evaluate(translator: Translator, data_root: str | Path, metrics: list[str] |
     metric_classes = {name: registry.get("metrics", name) for name in names}
     if options.outputs_per_input < 1 or options.batch_size < 1:
         raise GanzooError("--outputs-per-input and --batch must be at least 1.")
+    if not translator.tasks:
+        raise GanzooError(f"{translator.name} translates between none of its domains ({', '.join(translator.domains)}), "
+                          "so there is nothing to evaluate.")
     resources = resources or Resources(options, pick_device(options.device))
     device = resources.device
     translator.to(device)

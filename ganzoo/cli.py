@@ -455,10 +455,11 @@ MetricsOption = Annotated[Optional[str], typer.Option("--metrics", help="comma-s
 FeatureNetOption = Annotated[str, typer.Option(
     "--feature-net", help="fid_inception (pytorch-fid's FID weights) or torchvision_inception (ImageNet weights, as the StarGAN v2 paper)")]
 FidWeightsOption = Annotated[Optional[str], typer.Option(
-    "--fid-weights", help="feature-net weights file (.pth/.safetensors); default $GANZOO_FID_WEIGHTS (or $GANZOO_TV_INCEPTION_WEIGHTS), "
-                          "then torch.hub's cache; 'random' = random init for smoke tests")]
+    "--fid-weights", help="feature-net weights file (.pth/.safetensors) or hf://ORG/REPO/FILE; default $GANZOO_FID_WEIGHTS "
+                          "(or $GANZOO_TV_INCEPTION_WEIGHTS), then torch.hub's cache; 'random' = random init for smoke tests")]
 LpipsWeightsOption = Annotated[Optional[str], typer.Option(
-    "--lpips-weights", help="AlexNet weights for LPIPS; default $GANZOO_LPIPS_BACKBONE, then torch.hub's cache (alexnet-owt-7be5be79.pth)")]
+    "--lpips-weights", help="AlexNet weights for LPIPS (file or hf://ORG/REPO/FILE); default $GANZOO_LPIPS_BACKBONE, then "
+                            "torch.hub's cache (alexnet-owt-7be5be79.pth)")]
 OutputsOption = Annotated[int, typer.Option("--outputs-per-input", min=1, help="outputs per input in modes with random styles")]
 NumValOption = Annotated[Optional[int], typer.Option("--num-val", min=1, help="inputs per source domain (default: all val images)")]
 NumRealOption = Annotated[Optional[int], typer.Option("--num-real", min=2, help="real images per domain for FID/KID (default: all train images)")]

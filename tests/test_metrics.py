@@ -187,6 +187,33 @@ def test_missing_weights_are_never_replaced_one_sentence_names_the_ways(tmp_path
         FeatureNet("fid_inception")
 
 
+def test_weights_can_come_from_the_hugging_face_cache(tmp_path):
+    """hf://ORG/REPO/FILE reads the Hugging Face cache (offline here); a file not there is one sentence."""
+    from safetensors.torch import save_file
+
+    snapshot = tmp_path / "hf" / "hub" / "models--ganzoo-test--fid" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    save_file({"w": torch.ones(2)}, str(snapshot / "fid.safetensors"))
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("a" * 40)
+    code = ("from ganzoo.metrics.weights import FID_INCEPTION, resolve_weights\n"
+            "import sys\n"
+            "try:\n"
+            "    w = resolve_weights(FID_INCEPTION, sys.argv[1]); print(w.path, w.source, w.sha256)\n"
+            "except Exception as exc:\n"
+            "    print(type(exc).__name__, exc)\n")
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+
+    def resolve(value):
+        return subprocess.run([sys.executable, "-c", code, value], capture_output=True, text=True, env=env).stdout
+
+    found = resolve("hf://ganzoo-test/fid/fid.safetensors")
+    assert str(snapshot / "fid.safetensors") in found and "Hugging Face Hub cache" in found
+    assert "HubError" in resolve("hf://ganzoo-test/fid/other.safetensors")
+    assert "HF_HUB_OFFLINE=1" in resolve("hf://ganzoo-test/nothing/fid.safetensors")
+    assert "is not a Hub file" in resolve("hf://ganzoo-test/fid")
+
+
 # --------------------------------------------------------------------------- LPIPS, content
 
 

@@ -1,10 +1,12 @@
 """Where the metrics' pretrained networks come from.
 
-Nothing here downloads. A network's weights come, in this order, from the path the user
-passes (``--fid-weights`` and friends), an environment variable, or the file the usual
-tools already cached (torch.hub's ``checkpoints/`` folder, where pytorch-fid, torchvision
-and lpips keep them). If none is there, the metric is unavailable and says how to provide
-the file; it is never silently computed with another network.
+A network's weights come, in this order, from the file the user names (``--fid-weights`` and
+friends), an environment variable, or the file the usual tools already cached (torch.hub's
+``checkpoints/`` folder, where pytorch-fid, torchvision and lpips keep them). A name may also be
+a Hugging Face Hub file, ``hf://ORG/REPO[@REVISION]/FILE``, read from the Hugging Face cache (and
+fetched into it only when the user named it, the Hub is reachable and HF_HUB_OFFLINE is unset).
+Nothing else downloads. If no file is found the metric is unavailable and says how to provide
+one; it is never silently computed with another network.
 
 ``"random"`` is accepted on purpose, for tests and smoke runs: a randomly initialised
 network of the exact architecture. Every number computed with it is stamped as such.
@@ -20,6 +22,7 @@ from ganzoo.errors import CheckpointError
 from ganzoo.hub import sha256_of
 
 RANDOM = "random"
+HF_PREFIX = "hf://"
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,9 @@ def resolve_weights(spec: WeightSpec, given: str | os.PathLike | None = None) ->
     for value, source in candidates:
         if value == RANDOM:
             return ResolvedWeights(None, RANDOM, None)
+        if value.startswith(HF_PREFIX):
+            path = _from_hub(value, source)
+            return ResolvedWeights(path, f"{source} (Hugging Face Hub cache)", sha256_of(path))
         path = Path(value).expanduser()
         if not path.is_file():
             raise CheckpointError(f"{source} names {path}, which is not a file; give the path of {spec.what}.")
@@ -108,6 +114,21 @@ def resolve_weights(spec: WeightSpec, given: str | os.PathLike | None = None) ->
         f"{spec.what} are not on this machine (looked at {spec.option}, ${spec.env} and {cached}); "
         f"download {spec.url} once and pass it with {spec.option} or put it in {cached.parent}."
     )
+
+
+def _from_hub(value: str, source: str) -> Path:
+    """``hf://ORG/REPO[@REVISION]/FILE``: the file from the Hugging Face cache (fetched there if the Hub is reachable
+    and HF_HUB_OFFLINE is not set)."""
+    from huggingface_hub import hf_hub_download
+
+    from ganzoo.hub import hub_errors, split_hub_id
+
+    parts = value[len(HF_PREFIX):].split("/")
+    if len(parts) < 3 or not all(parts):
+        raise CheckpointError(f'{source} "{value}" is not a Hub file; write hf://ORG/REPO/FILE (or hf://ORG/REPO@REVISION/FILE).')
+    repo_id, revision = split_hub_id(f"{parts[0]}/{parts[1]}")
+    with hub_errors(repo_id, revision):
+        return Path(hf_hub_download(repo_id, "/".join(parts[2:]), revision=revision))
 
 
 def read_state_dict(path: Path) -> dict:

@@ -404,7 +404,6 @@ def test_compare_trains_both_on_the_same_data_and_reports_one_table_and_one_pict
     markdown = (out / "compare.md").read_text()
     assert "| generators for k domains | 1 | 6 |" in markdown and "compare.png" in markdown
     assert "RANDOM INIT" in markdown  # the protocol stamp travels with the numbers
-    layout = json.loads((out / "compare.json").read_text())
     picture = Image.open(out / "compare.png")
     assert picture.width > 7 * 64 and picture.height > 3 * 64  # 1 input + 2 x 3 target columns; 2 rows per domain
     assert "generators for k domains" in result.stdout

@@ -5,9 +5,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import torch
-
-import ganzoo
 from ganzoo.recipe import load_recipe
 from ganzoo.trainer import Trainer
 
@@ -24,7 +21,6 @@ def load_judge():
 def test_judge_scores_identity_and_oracle_translators(tiny_recipe, tmp_path, monkeypatch):
     judge = load_judge()
     Trainer(load_recipe(tiny_recipe({"train": {"steps": 1, "sample_every": 0}})), tmp_path / "run", quiet=True).run()
-    from ganzoo.data.shapes import ShapesDataset
     from ganzoo_stargan_v2.model import StarGANv2
 
     # identity: silhouette perfect, colour never changes -> accuracy 0 over other-domain targets

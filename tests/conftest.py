@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,17 @@ TINY_V2 = {
     "data": {"name": "shapes", "image_size": 16, "batch_size": 2, "num_train": 32, "num_val": 6},
     "train": {"steps": 6, "checkpoint_every": 3, "sample_every": 3, "log_every": 1, "seed": 1, "ema": 0.9},
 }
+
+
+class CodeRunningPickle:
+    """Unpickling this runs a shell command that creates ``marker`` (the classic malicious-checkpoint trick);
+    tests plant it in checkpoints and check that ganzoo refuses them and the marker never appears."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {shlex.quote(str(self.marker))}",))
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ Full-size networks are only ever built on the meta device; everything that runs 
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
-import shlex
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from torch import nn
 
 import ganzoo
 from ganzoo.errors import CheckpointError, DataError, GanzooError, RecipeError
+from tests.conftest import CodeRunningPickle
 from ganzoo.recipe import load_recipe, recipe_from_dict
 from ganzoo_cyclegan.convert import convert_cyclegan, convert_pix2pix, infer_network, load_official
 from ganzoo_cyclegan.data import UnalignedDataset
@@ -227,19 +226,9 @@ def test_pix2pix_conversion_round_trip(tmp_path):
         convert_pix2pix([files[0], mismatched], tmp_path / "out2")
 
 
-class _ShellPayload:
-    """Unpickling this runs a shell command (the classic malicious-checkpoint trick)."""
-
-    def __init__(self, command: str):
-        self.command = command
-
-    def __reduce__(self):
-        return (os.system, (self.command,))
-
-
 def test_malicious_pickle_is_refused_and_not_run(tmp_path):
     marker = tmp_path / "payload_ran"
-    payload = {"model.1.weight": _ShellPayload(f"touch {shlex.quote(str(marker))}")}
+    payload = {"model.1.weight": CodeRunningPickle(marker)}
     raw = tmp_path / "raw_net_G.pth"
     raw.write_bytes(pickle.dumps(payload, protocol=2))
     zipped = tmp_path / "zip_net_G.pth"

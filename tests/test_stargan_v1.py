@@ -8,7 +8,6 @@ Forward passes use narrow widths and tiny images, except the conversion round tr
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from typer.testing import CliRunner
 import ganzoo
 from ganzoo.cli import app
 from ganzoo.errors import CheckpointError, DataError, GanzooError
+from tests.conftest import CodeRunningPickle
 from ganzoo.recipe import recipe_from_dict
 from ganzoo_stargan.convert import discriminator_config, generator_config, load_state_dict
 from ganzoo_stargan.data import CELEBA_ATTRIBUTES, RAFD_EXPRESSIONS, CelebADataset, CelebARaFDDataset, RaFDDataset
@@ -440,15 +440,10 @@ def test_convert_generator_only_and_options(tmp_path):
     assert result.exit_code == 0, result.output
 
 
-class _RunsCode:
-    def __reduce__(self):
-        return (os.system, ("echo pwned > pwned.txt",))
-
-
 def test_malicious_pickle_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     evil = tmp_path / "G.ckpt"
-    torch.save({"main.0.weight": torch.zeros(1), "payload": _RunsCode()}, evil)
+    torch.save({"main.0.weight": torch.zeros(1), "payload": CodeRunningPickle(tmp_path / "pwned.txt")}, evil)
     with pytest.raises(CheckpointError, match="Refusing"):
         load_state_dict(evil)
     result = invoke("convert", "stargan", evil, tmp_path / "out")

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pickle
-import shlex
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganzoo.errors import CheckpointError
+from tests.conftest import CodeRunningPickle
 from ganzoo_stargan_v2.convert import NETWORK_CLASSES, convert, infer_config, load_official
 from ganzoo_stargan_v2.networks import (
     AdaIN,
@@ -504,24 +503,14 @@ def test_infer_config_on_official_layouts(dataset):
 # --------------------------------------------------------------------------------------------------
 
 
-class _ShellPayload:
-    """Unpickling this runs a shell command (the classic malicious-checkpoint trick)."""
-
-    def __init__(self, command: str):
-        self.command = command
-
-    def __reduce__(self):
-        return (os.system, (self.command,))
-
-
 def test_malicious_pickle_is_refused_and_not_run(tmp_path):
     # Control: the payload really does run when unpickled the unsafe way.
     control = tmp_path / "control_ran"
-    pickle.loads(pickle.dumps(_ShellPayload(f"touch {shlex.quote(str(control))}"), protocol=2))
+    pickle.loads(pickle.dumps(CodeRunningPickle(control), protocol=2))
     assert control.exists()
 
     marker = tmp_path / "payload_ran"
-    payload = {"generator": _ShellPayload(f"touch {shlex.quote(str(marker))}")}
+    payload = {"generator": CodeRunningPickle(marker)}
     raw_pickle = tmp_path / "raw.ckpt"
     raw_pickle.write_bytes(pickle.dumps(payload, protocol=2))
     torch_zip = tmp_path / "zip.ckpt"

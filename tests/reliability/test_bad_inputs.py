@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from ganzoo.errors import CheckpointError, GanzooError, TrainingError
-from tests.conftest import run_cli
+from tests.conftest import CodeRunningPickle, run_cli
 from tests.reliability.helpers import (
     ROOT,
     assert_one_sentence,
@@ -461,12 +461,7 @@ def _(env):
 @bad("weights", "convert: code in the pickle")
 def _(env):
     marker = env.tmp / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    torch.save({"generator": Payload()}, env.tmp / "G.ckpt")  # what a booby-trapped release would look like
+    torch.save({"generator": CodeRunningPickle(marker)}, env.tmp / "G.ckpt")  # what a booby-trapped release would look like
 
     def after():
         assert not marker.exists()

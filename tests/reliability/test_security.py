@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import pickle
 import shutil
 import sys
@@ -24,23 +23,14 @@ import torch
 
 import ganzoo
 from ganzoo.errors import GanzooError
+from tests.conftest import CodeRunningPickle
 from tests.reliability.helpers import ROOT, cli_error, tiny_model_folder, tree
 
 pytestmark = pytest.mark.reliability
 
 
-class RunsCode:
-    """Unpickling this runs a shell command (the classic malicious checkpoint)."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def booby_trapped(path: Path, marker: Path, how: str) -> Path:
-    payload = {"generator": RunsCode(marker), "G": RunsCode(marker), "state_dict": {"w": torch.zeros(2)}}
+    payload = {"generator": CodeRunningPickle(marker), "G": CodeRunningPickle(marker), "state_dict": {"w": torch.zeros(2)}}
     if how == "torch.save":  # the zip format official releases use, with the payload beside a real tensor
         torch.save(payload, path)
     else:  # a bare pickle, as old checkpoints were

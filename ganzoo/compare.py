@@ -200,9 +200,9 @@ def run_compare(families: list[str], data_root: str | Path, out: str | Path, *, 
     # 3. evaluate everything the same way
     resources = Resources(options, pick_device(options.device))
     translators = {}
-    for entry in entries:
-        import ganzoo
+    import ganzoo
 
+    for entry in entries:
         loaded = [ganzoo.load(p, device="cpu") for p in entry.model_paths]
         translator = Translator(loaded, name=entry.name)
         missing = [d for d in translator.domains if d not in domains]

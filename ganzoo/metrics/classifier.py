@@ -184,13 +184,10 @@ def train_classifier(root: str | Path, *, backbone: str = DEFAULT_BACKBONE, imag
         sched.step()
         if progress is not None:
             progress(step + 1, steps, float(loss))
-    net.eval()
-    classifier = DomainClassifier(net, {})
-    classifier.config = {"backbone": backbone, "domains": train.domains, "image_size": image_size,
-                         "pretrained": pretrained, "val_accuracy": 0.0}
-    val_acc = accuracy(classifier, val)
+    classifier = DomainClassifier(net.eval(), {"backbone": backbone, "domains": train.domains, "image_size": image_size,
+                                               "pretrained": pretrained})
     classifier.config.update({
-        "val_accuracy": val_acc, "val_images": len(val), "train_images": len(train), "steps": steps,
+        "val_accuracy": accuracy(classifier, val), "val_images": len(val), "train_images": len(train), "steps": steps,
         "batch_size": batch_size, "lr": lr, "seed": seed, "data": str(Path(root).expanduser().resolve()),
         "train_seconds": round(time.perf_counter() - t0, 1),
     })

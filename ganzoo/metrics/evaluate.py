@@ -58,7 +58,7 @@ class Translator:
                 for s_name in m.domains:
                     if s_name != t_name:
                         self.routes.setdefault((s_name, t_name), (m, index))
-        self.domains = sorted({d for m in models for d in m.domains}, key=lambda d: _first_index(models, d))
+        self.domains = list(dict.fromkeys(d for m in models for d in m.domains))  # first-seen order
         first = models[0]
         self.modes: dict[str, bool] = dict(first.eval_modes)
         self.image_size = first.image_size
@@ -89,13 +89,6 @@ class Translator:
         for m in self.models:
             m.to(device)
         return self
-
-
-def _first_index(models, domain: str) -> int:
-    for m in models:
-        if domain in m.domains:
-            return m.domains.index(domain) + 100 * models.index(m)
-    return 0
 
 
 # --------------------------------------------------------------------------- data
@@ -163,6 +156,7 @@ class Resources:
     def __init__(self, options: EvalOptions, device: torch.device):
         self.options, self.device = options, device
         self.real_feature_cache: dict[tuple, torch.Tensor] = {}
+        self._classifier = None
 
     @cached_property
     def feature_net(self):
@@ -179,7 +173,7 @@ class Resources:
     def classifier(self, root: Path):
         from ganzoo.metrics.classifier import default_folder, load_classifier
 
-        if "_classifier" not in self.__dict__:
+        if self._classifier is None:
             folder = self.options.classifier
             if folder is None:
                 candidates = sorted((root / ".ganzoo" / "classifiers").glob("*/config.json"))
@@ -187,8 +181,8 @@ class Resources:
                     raise MetricUnavailable(f"no domain classifier for {root}: train one with "
                                             f"`ganzoo train-classifier --data {root}` (saved in {default_folder(root)})")
                 folder = candidates[0].parent
-            self.__dict__["_classifier"] = load_classifier(folder).to(self.device)
-        return self.__dict__["_classifier"]
+            self._classifier = load_classifier(folder).to(self.device)
+        return self._classifier
 
 
 class EvalEnv:

@@ -140,7 +140,7 @@ def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def run_bench(target: str, *, img_size: int | None = None, batch: int | None = None, precision: str = "fp32",
+def run_bench(target: str, *, img_size: int | None = None, batch: int | None = None, precision: str = "auto",
               compile: bool = False, device: str = "auto", steps: int = 5, warmup: int = 1,
               peak_tflops: float | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
     import torch
@@ -154,6 +154,7 @@ def run_bench(target: str, *, img_size: int | None = None, batch: int | None = N
         trainer = Trainer(recipe, Path(tmp) / "run", quiet=True)
         trainer._setup()
         model, ctx, dev = trainer.model, trainer.ctx, trainer.device
+        precision = trainer.precision  # auto resolved for this device
         batch_data = next(iter(trainer._loader()))
         n = next(iter(batch_data.values())).shape[0]
         ema = recipe.train.ema

@@ -399,7 +399,7 @@ def bench(
     target: str = typer.Argument(..., help="a model name (its official recipe) or a recipe YAML"),
     img_size: Optional[int] = typer.Option(None, "--img-size", help="image size (default: the recipe's)"),
     batch: Optional[int] = typer.Option(None, "--batch", help="batch size (default: the recipe's)"),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16"),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on CUDA GPUs with native bf16, else fp32), fp32, bf16 or fp16"),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the networks"),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N"),
     steps: int = typer.Option(5, "--steps", min=1, help="timed iterations (after --warmup)"),
@@ -414,8 +414,8 @@ def bench(
     from ganzoo.bench import print_table, run_bench
 
     _registry()
-    if precision not in ("fp32", "bf16", "fp16"):
-        raise GanzooError(f'--precision "{precision}" is not one of fp32, bf16, fp16.')
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise GanzooError(f'--precision "{precision}" is not one of auto, fp32, bf16, fp16.')
     result = run_bench(target, img_size=img_size, batch=batch, precision=precision, compile=compile_, device=device,
                        steps=steps, warmup=warmup, peak_tflops=peak_tflops, overrides=set_)
     print_table(result, out)

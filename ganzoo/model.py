@@ -154,10 +154,8 @@ class GANModel:
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """One Adam per network, ``optim.lr`` / ``betas`` / ``weight_decay``."""
         o = self.optim
-        return {
-            role: torch.optim.Adam(net.parameters(), lr=self.learning_rate(role), betas=tuple(o.betas), weight_decay=o.weight_decay)
-            for role, net in self.nets.items()
-        }
+        return {role: adam(net.parameters(), lr=self.learning_rate(role), betas=tuple(o.betas), weight_decay=o.weight_decay)
+                for role, net in self.nets.items()}
 
     def learning_rate(self, role: str) -> float:
         return self.optim.lr
@@ -307,6 +305,34 @@ def _network_class(registry, name: str, where: str):
     from ganzoo.errors import did_you_mean
 
     raise RecipeError(f'{where}: unknown network "{name}".{did_you_mean(name, known)} See `ganzoo list generators`.')
+
+
+def input_gradient(output: torch.Tensor, inputs: torch.Tensor, scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
+    """d(sum of ``output``)/d``inputs`` in fp32, with a graph: the gradient inside a gradient penalty (R1, WGAN-GP).
+
+    With fp16's grad scaler the sum is multiplied by the scale before differentiating and the gradient divided
+    by it afterwards, so small gradients do not underflow in half precision (an overflow gives inf, the loss
+    becomes inf and the scaler skips that step as for any other overflow). The scale is used as a tensor:
+    no host sync.
+    """
+    total = output.float().sum()
+    if scaler is None or not scaler.is_enabled():
+        (grad,) = torch.autograd.grad(total, inputs, create_graph=True)
+        return grad.float()
+    scale = scaler.scale(torch.ones((), device=total.device))
+    (grad,) = torch.autograd.grad(total * scale, inputs, create_graph=True)
+    return grad.float() / scale
+
+
+def adam(params, *, lr: float, betas: tuple[float, float], weight_decay: float = 0.0) -> torch.optim.Adam:
+    """Adam with PyTorch's fused kernel where it has one for the parameters (floating point on CPU or CUDA).
+
+    Same update as the per-tensor loop, in one kernel per step: on CPU 0.057 s instead of 0.26 s per step for
+    StarGAN v1's 53 M parameters (benchmarks/cpu_overhead.py notes); on GPUs it avoids a launch per tensor.
+    """
+    params = list(params)
+    fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
+    return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True if fused else None)
 
 
 def data_kwargs(recipe: Recipe) -> dict[str, Any]:

@@ -71,7 +71,8 @@ class TrainConfig(StrictModel):
     """``train:`` — the trainer's settings."""
 
     steps: int = Field(1000, ge=1)
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 autocast on CUDA GPUs with native bf16, fp32 elsewhere")
     device: str = "auto"
     seed: int = 0
     ema: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay; 0 disables EMA")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import random
 import shutil
@@ -45,6 +46,15 @@ def pick_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise GanzooError(f'train.device is "{name}" but no CUDA GPU is visible; use --set train.device=cpu or auto.')
     return device
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``auto`` (the default): bf16 autocast on a CUDA GPU with native bf16 (Ampere and later), fp32 elsewhere."""
+    if name != "auto":
+        return name
+    if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
+        return "bf16"
+    return "fp32"
 
 
 @dataclass
@@ -255,8 +265,10 @@ class Trainer:
         self.device = distributed.init(self.dist, pick_device(cfg.device))
         if not self.dist.is_main:
             self.quiet = True
-        if self.device.type == "cpu" and cfg.precision == "fp16":
-            raise GanzooError("train.precision fp16 needs a CUDA GPU; use fp32 or bf16 on CPU.")
+        self.precision = resolve_precision(cfg.precision, self.device)
+        if self.device.type == "cpu" and self.precision == "fp16" and not self.quiet:
+            self.console.print("[yellow]note:[/] fp16 on a CPU runs (to check a recipe before a GPU run) but is slower "
+                               "than fp32; use fp32 or bf16 to train on a CPU.", highlight=False)
         if cfg.threads:
             # Small networks on few cores run faster on one thread than on several competing ones.
             torch.set_num_threads(cfg.threads)
@@ -306,8 +318,8 @@ class Trainer:
         self.ddp_nets = distributed.wrap(self.model.nets, self.device) if self.dist.active else None
         factor = lr_factor(self.model.optim.schedule, self.model.optim.decay_start, cfg.steps)
         self.schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, factor) for name, opt in self.optimizers.items()}
-        self.scaler = torch.amp.GradScaler(self.device.type) if cfg.precision == "fp16" else None
-        self.ctx = StepContext(self.device, cfg.precision, self.optimizers, self.scaler,
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
+        self.ctx = StepContext(self.device, self.precision, self.optimizers, self.scaler,
                                self.dist.rank, self.dist.world_size)
         self.step = 0
 
@@ -349,14 +361,14 @@ class Trainer:
         for role, net in nets.items():
             hooks.append(net.register_forward_pre_hook(enter(role)))
             hooks.append(net.register_forward_hook(leave))
-        ctx = _ProbeContext(self.device, self.cfg.precision, {}, None)
+        ctx = _ProbeContext(self.device, self.precision, {}, None)
         try:
             batch = default_collate([self.model.training_item(self.dataset, i, random.Random(k)) for k, i in enumerate(picks)])
             batch = {k: v.to(self.device) for k, v in batch.items()}
             self.model.current_step = 0
             self.model.train_step(batch, 0, ctx)
         except torch.OutOfMemoryError:
-            raise
+            raise self._out_of_memory("in a trial step on 2 images before training; nothing was written") from None
         except (RuntimeError, ValueError, IndexError) as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
             reason = reason if len(reason) <= 240 else reason[:237] + "..."
@@ -396,7 +408,7 @@ class Trainer:
             net.load_state_dict(loaded.ema_nets[role].state_dict())
         state = ckpt.read_train_state(folder)
         for name, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
+            _load_optimizer_state(opt, state["optimizers"][name])
         for name, sched in self.schedulers.items():
             sched.load_state_dict(state["schedulers"][name])
         if self.scaler is not None and state.get("scaler"):
@@ -441,7 +453,7 @@ class Trainer:
             "model": self.model.training_state(),
         }
         for role, net in self.model.nets.items():
-            if not all(torch.isfinite(p).all() for p in net.parameters()):
+            if not bool(torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all()):  # one readback per net
                 raise TrainingError(f"The {role} weights are not finite at step {self.step}; no checkpoint was written.")
         name = f"step_{self.step:08d}"
         if not self.dist.is_main:  # rank 0 writes; the others wait until the folder is complete
@@ -498,9 +510,15 @@ class Trainer:
 
     def _run(self) -> RunResult:
         main = self.dist.is_main
+        failure = None
         if main:
-            self._prepare_run_dir()
-        distributed.barrier(self.dist)
+            try:
+                self._prepare_run_dir()
+            except GanzooError as exc:
+                failure = exc
+        # Under torchrun the other ranks learn of rank 0's failure here instead of waiting for it at a barrier.
+        if distributed.any_rank(failure is not None, self.dist, self.device):
+            raise failure or TrainingError(f"Rank 0 could not prepare the run directory {self.run_dir}; see its message.")
         if self.resume and self._has_checkpoint():
             self._restore()
         elif main:
@@ -559,6 +577,10 @@ class Trainer:
                     if stopping:
                         interrupted = True
                         break
+        except torch.OutOfMemoryError:
+            good = ckpt.resolve_model_folder(self.run_dir) if (self.run_dir / "latest.json").exists() else None
+            keep = f"the last checkpoint is {good}" if good else "no checkpoint had been written yet"
+            raise self._out_of_memory(f"at step {self.step + 1}; {keep}") from None
         except KeyboardInterrupt:
             # A second Ctrl-C (or one outside the main thread): stop now, keep the last whole checkpoint.
             interrupted = True
@@ -571,6 +593,19 @@ class Trainer:
             self.save_samples()
         distributed.barrier(self.dist)
         return RunResult(self.run_dir, self.step, last_ckpt, last_losses, interrupted)
+
+    def _out_of_memory(self, when: str) -> TrainingError:
+        local = distributed.check_batch(self.recipe.data.batch_size, self.dist.world_size)
+        size = self.recipe.data.image_size
+        remedies = ["lower data.batch_size or data.image_size"]
+        if self.precision == "fp32":
+            remedies.append("use train.precision=bf16")
+        remedies.append(f"free memory on {self.device}")
+        return TrainingError(
+            f"Out of {'GPU' if self.device.type == 'cuda' else 'device'} memory {when} ({self.recipe.model}, batch "
+            f"{local} of {size}x{size} px per process on {self.device}, {self.precision}); {', '.join(remedies[:-1])} "
+            f"or {remedies[-1]}."
+        )
 
     def _step_schedulers(self) -> None:
         # Schedules advance once per iteration for every optimiser, also where a model skipped one this
@@ -586,15 +621,19 @@ class Trainer:
         values = {k: distributed.all_reduce_mean(v, self.dist).cpu() for k, v in stacked.items()}  # one host sync per log interval
         for k, v in values.items():
             if not torch.isfinite(v).all():
+                if self.scaler is not None and self.scaler.get_scale() >= 1.0:
+                    # fp16: a step whose scaled gradients overflowed (a penalty's gradient among them) is skipped
+                    # by the grad scaler, which lowers its scale; only a scale driven below 1 means divergence.
+                    continue
                 good = ckpt.resolve_model_folder(self.run_dir) if (self.run_dir / "latest.json").exists() else None
                 keep = f"the last good checkpoint is {good}" if good else "no checkpoint had been written yet"
                 raise TrainingError(
                     f"Loss {k} became {v[~torch.isfinite(v)][0].item()} by step {self.step}; training stopped and {keep}. "
                     "Lower optim.lr or use train.precision=fp32."
                 )
-        last = {k: float(v[-1]) for k, v in values.items()}
+        last = {k: _last_finite(v) for k, v in values.items()}
         elapsed = time.perf_counter() - t0
-        record = {"step": self.step, **{f"loss/{k}": round(v, 6) for k, v in last.items()},
+        record = {"step": self.step, **{f"loss/{k}": round(v, 6) if math.isfinite(v) else None for k, v in last.items()},
                   "it_per_s": round((self.step - start_step) / max(elapsed, 1e-9), 4)}
         if self.device.type == "cuda":  # read at log intervals only: no extra host sync per step
             record["peak_mem_mb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
@@ -664,6 +703,26 @@ class _ProbeContext(StepContext):
 
     def optimize(self, loss: torch.Tensor, *roles: str) -> None:
         pass
+
+
+def _load_optimizer_state(opt: torch.optim.Optimizer, saved: dict) -> None:
+    """Load an optimiser's state but keep the implementation this process chose (fused or not): a checkpoint
+    written on another device or by an older version names its own, and PyTorch's loader would take that."""
+    chosen = [{k: g.get(k) for k in ("fused", "foreach")} for g in opt.param_groups]
+    opt.load_state_dict(saved)
+    for group, flags in zip(opt.param_groups, chosen):
+        group.update(flags)
+        if group.get("fused"):  # the fused kernels want the step counters on the parameters' device
+            for p in group["params"]:
+                state = opt.state.get(p, {})
+                if torch.is_tensor(state.get("step")):
+                    state["step"] = state["step"].to(device=p.device, dtype=torch.float32)
+
+
+def _last_finite(values: torch.Tensor) -> float:
+    """The interval's last finite value (nan when it has none): the value shown and logged."""
+    finite = values[torch.isfinite(values)]
+    return float(finite[-1]) if len(finite) else math.nan
 
 
 def _log_step(line: str) -> int | None:

@@ -130,3 +130,15 @@ def test_global_batch_not_divisible_by_world_size_is_one_sentence(tiny_recipe, t
     assert "data.batch_size 4" in message and "divisible by the 3 processes" in message
     assert "\n" not in message and message.endswith(".")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_directory_rank_0_cannot_make_stops_every_rank_with_its_sentence(tiny_recipe, tmp_path):
+    # Rank 0 alone prepares the run directory; the others must hear of its failure rather than wait at a barrier.
+    (tmp_path / "a-file").write_text("not a folder")
+    out = tmp_path / "a-file" / "run"
+    proc = torchrun("run", str(tiny_recipe(DDP_CHANGES)), "--out", str(out), "--quiet", cwd=tmp_path, timeout=180)
+    assert proc.returncode != 0
+    assert "Cannot write to the output directory" in proc.stderr and "choose a writable --out" in proc.stderr
+    assert "Rank 0 could not prepare the run directory" in proc.stderr
+    # (torchrun prints its own ChildFailedError report after ours; no frame of ganzoo's code is in it)
+    assert "ganzoo/trainer.py" not in proc.stderr and "ganzoo/cli.py" not in proc.stderr

@@ -24,7 +24,7 @@ from pydantic import Field
 from torch import nn
 
 from ganzoo.errors import GanzooError, RecipeError
-from ganzoo.model import GANModel, frozen, per_image
+from ganzoo.model import GANModel, adam, frozen, per_image
 from ganzoo.recipe import StrictModel
 
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
@@ -203,11 +203,11 @@ class CycleGAN(GANModel):
         """One Adam for both generators and one for both discriminators, as officially (itertools.chain)."""
         o = self.optim
 
-        def adam(*roles: str) -> torch.optim.Optimizer:
+        def shared(*roles: str) -> torch.optim.Optimizer:
             params = itertools.chain(*(self.nets[r].parameters() for r in roles))
-            return torch.optim.Adam(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+            return adam(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
 
-        return {"generators": adam("generator_a2b", "generator_b2a"), "discriminators": adam("discriminator_a", "discriminator_b")}
+        return {"generators": shared("generator_a2b", "generator_b2a"), "discriminators": shared("discriminator_a", "discriminator_b")}
 
     def training_state(self) -> dict[str, torch.Tensor]:
         """The two pools of past fakes, each as one (n, 3, H, W) tensor (left out while empty)."""

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from ganzoo.data.base import balanced_index
-from ganzoo.model import GANModel, frozen
+from ganzoo.model import GANModel, frozen, input_gradient
 from ganzoo.recipe import OptimConfig, StrictModel
 
 
@@ -39,10 +39,15 @@ class StarGANv2Optim(OptimConfig):
     weight_decay: float = Field(1e-4, ge=0)
 
 
-def r1_penalty(d_out: torch.Tensor, x_real: torch.Tensor) -> torch.Tensor:
-    """Zero-centred gradient penalty on reals: 0.5 * E[ ||∇_x D(x)||² ] (Mescheder et al. 2018)."""
-    (grad,) = torch.autograd.grad(d_out.sum(), x_real, create_graph=True)
-    return 0.5 * grad.float().pow(2).flatten(1).sum(1).mean()
+def r1_penalty(d_out: torch.Tensor, x_real: torch.Tensor, scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
+    """Zero-centred gradient penalty on reals: 0.5 * E[ ||∇_x D(x)||² ] (Mescheder et al. 2018).
+
+    The gradient flows through the discriminator's mixed-precision forward (the one the adversarial loss
+    uses, as officially); the penalty itself is summed in fp32, and under fp16 the gradient is taken at
+    the grad scaler's scale so it does not underflow (:func:`ganzoo.model.input_gradient`).
+    """
+    grad = input_gradient(d_out, x_real, scaler)
+    return 0.5 * grad.pow(2).flatten(1).sum(1).mean()
 
 
 class StarGANv2(GANModel):
@@ -126,7 +131,7 @@ class StarGANv2(GANModel):
         with ctx.autocast():
             out = D(x_real, y_org)
             loss_real = F.binary_cross_entropy_with_logits(out.float(), torch.ones_like(out, dtype=torch.float32))
-        loss_reg = r1_penalty(out, x_real)  # R1 in fp32
+        loss_reg = r1_penalty(out, x_real, ctx.scaler)
         with torch.no_grad(), ctx.autocast():
             x_fake = G(x_real.detach(), self.style(y_trg, z=z, x_ref=x_ref))
         with ctx.autocast():

@@ -182,9 +182,9 @@ def _(env):
     return Case(cli=run_recipe(env, doc), culprit=("networks.generator", "values"))
 
 
-@bad("recipe", "fp16 on a CPU")
+@bad("recipe", "unknown precision")
 def _(env):
-    return Case(cli=run_recipe(env, tiny_doc(train={"precision": "fp16", "device": "cpu"})), culprit=("fp16", "CUDA"))
+    return Case(cli=run_recipe(env, tiny_doc(train={"precision": "fp8"})), culprit=("train.precision", "'fp8'", "'auto'"))
 
 
 @bad("recipe", "unknown device")

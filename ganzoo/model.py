@@ -307,6 +307,15 @@ def _network_class(registry, name: str, where: str):
     raise RecipeError(f'{where}: unknown network "{name}".{did_you_mean(name, known)} See `ganzoo list generators`.')
 
 
+def differentiable_twice():
+    """Forward passes inside this block run uncompiled even where the networks are compiled (``train.compile``).
+
+    A gradient penalty (R1, WGAN-GP) differentiates the discriminator's graph twice, and graphs made by
+    torch.compile have no double backward. Only those forwards run eagerly; the others stay compiled.
+    """
+    return torch.compiler.set_stance("force_eager")
+
+
 def input_gradient(output: torch.Tensor, inputs: torch.Tensor, scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
     """d(sum of ``output``)/d``inputs`` in fp32, with a graph: the gradient inside a gradient penalty (R1, WGAN-GP).
 

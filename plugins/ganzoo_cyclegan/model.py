@@ -24,7 +24,7 @@ from pydantic import Field
 from torch import nn
 
 from ganzoo.errors import GanzooError, RecipeError
-from ganzoo.model import GANModel, adam, frozen, per_image
+from ganzoo.model import GANModel, adam, differentiable_twice, frozen, per_image
 from ganzoo.recipe import StrictModel
 
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
@@ -67,7 +67,8 @@ def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.T
     """
     alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
     mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    score = discriminator(mixed)
+    with differentiable_twice():
+        score = discriminator(mixed)
     (grad,) = torch.autograd.grad(score.float().sum(), mixed, create_graph=True)
     return ((grad.float().flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 

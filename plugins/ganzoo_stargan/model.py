@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from ganzoo.errors import GanzooError, did_you_mean
-from ganzoo.model import GANModel, frozen, per_image
+from ganzoo.model import GANModel, differentiable_twice, frozen, per_image
 from ganzoo.recipe import OptimConfig, StrictModel
 
 from .data import DEFAULT_ATTRIBUTES, HAIR_COLOURS
@@ -60,7 +60,8 @@ def gradient_penalty(critic: torch.nn.Module, x_real: torch.Tensor, x_fake: torc
     """WGAN-GP (Gulrajani et al. 2017): E[(‖∇D(x̂)‖₂ - 1)²] at x̂ = αx + (1-α)x̃, one α ~ U(0,1) per image."""
     alpha = torch.rand(x_real.shape[0], 1, 1, 1, device=x_real.device)
     x_hat = (alpha * x_real + (1 - alpha) * x_fake.detach()).requires_grad_(True)
-    scores, _ = critic(x_hat)
+    with differentiable_twice():
+        scores, _ = critic(x_hat)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
     return (grad.float().flatten(1).norm(2, dim=1) - 1).pow(2).mean()
 

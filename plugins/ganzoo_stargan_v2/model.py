@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from ganzoo.data.base import balanced_index
-from ganzoo.model import GANModel, frozen, input_gradient
+from ganzoo.model import GANModel, differentiable_twice, frozen, input_gradient
 from ganzoo.recipe import OptimConfig, StrictModel
 
 
@@ -128,7 +128,7 @@ class StarGANv2(GANModel):
     def discriminator_loss(self, x_real, y_org, y_trg, ctx, *, z=None, x_ref=None):
         G, D = self.nets["generator"], self.nets["discriminator"]
         x_real = x_real.detach().requires_grad_(True)
-        with ctx.autocast():
+        with ctx.autocast(), differentiable_twice():  # R1 differentiates this forward twice
             out = D(x_real, y_org)
             loss_real = F.binary_cross_entropy_with_logits(out.float(), torch.ones_like(out, dtype=torch.float32))
         loss_reg = r1_penalty(out, x_real, ctx.scaler)

@@ -38,6 +38,17 @@ def test_bench_on_cpu_writes_the_numbers(model, cli, tmp_path):
     assert r["train_flops_per_iter"] > r["infer_flops_per_img"] * r["batch"]
 
 
+@pytest.mark.parametrize("model", sorted(TINY))
+def test_bench_in_bf16_trains_and_translates_under_autocast(model, cli, tmp_path):
+    # bf16 is the default precision on GPUs: every family's train step and translation must run under it
+    out = tmp_path / "bench.json"
+    proc = cli("bench", model, "--batch", "2", "--steps", "1", "--device", "cpu", "--precision", "bf16", "--json", str(out),
+               *TINY[model])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    assert r["precision"] == "bf16" and r["train_img_per_s"] > 0 and r["infer_img_per_s"] > 0
+
+
 def test_bench_mfu_with_a_given_peak_and_bad_target(cli, tmp_path):
     out = tmp_path / "b.json"
     proc = cli("bench", "stargan", "--batch", "2", "--steps", "1", "--device", "cpu", "--peak-tflops", "1.5", "--json", str(out),

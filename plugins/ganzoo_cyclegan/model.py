@@ -322,5 +322,5 @@ class CycleGAN(GANModel):
                     f'This model folder has no {role}, so it cannot translate into "{self.domains[domain]}"; '
                     f'it only translates into "{self.domains[1 - domain]}" (official pretrained files hold one direction).'
                 )
-            out[chosen] = generate_as_official_test(nets[role], images[chosen], generator)
+            out[chosen] = generate_as_official_test(nets[role], images[chosen], generator).to(out.dtype)  # autocast: bf16 -> fp32
         return out.clamp(-1, 1)

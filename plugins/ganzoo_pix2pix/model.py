@@ -131,5 +131,5 @@ class Pix2Pix(GANModel):
         out = images.clone()
         chosen = target == 1
         if chosen.any():
-            out[chosen] = generate_as_official_test(self.inference_nets()["generator"], images[chosen], generator)
+            out[chosen] = generate_as_official_test(self.inference_nets()["generator"], images[chosen], generator).to(out.dtype)  # autocast: bf16 -> fp32
         return out.clamp(-1, 1)

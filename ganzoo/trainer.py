@@ -578,13 +578,13 @@ class Trainer:
                         interrupted = True
                         break
         except torch.OutOfMemoryError:
-            good = ckpt.resolve_model_folder(self.run_dir) if (self.run_dir / "latest.json").exists() else None
+            good = self._last_checkpoint()
             keep = f"the last checkpoint is {good}" if good else "no checkpoint had been written yet"
             raise self._out_of_memory(f"at step {self.step + 1}; {keep}") from None
         except KeyboardInterrupt:
             # A second Ctrl-C (or one outside the main thread): stop now, keep the last whole checkpoint.
             interrupted = True
-            last_ckpt = ckpt.resolve_model_folder(self.run_dir) if (self.run_dir / "latest.json").exists() else None
+            last_ckpt = self._last_checkpoint()
         if interrupted and main:
             where = f"the last checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written"
             self.console.print(f"[yellow]Interrupted at step {self.step}; {where}. "
@@ -593,6 +593,10 @@ class Trainer:
             self.save_samples()
         distributed.barrier(self.dist)
         return RunResult(self.run_dir, self.step, last_ckpt, last_losses, interrupted)
+
+    def _last_checkpoint(self) -> Path | None:
+        """The newest complete checkpoint folder of this run, or None before the first one."""
+        return ckpt.resolve_model_folder(self.run_dir) if (self.run_dir / "latest.json").exists() else None
 
     def _out_of_memory(self, when: str) -> TrainingError:
         local = distributed.check_batch(self.recipe.data.batch_size, self.dist.world_size)
@@ -625,7 +629,7 @@ class Trainer:
                     # fp16: a step whose scaled gradients overflowed (a penalty's gradient among them) is skipped
                     # by the grad scaler, which lowers its scale; only a scale driven below 1 means divergence.
                     continue
-                good = ckpt.resolve_model_folder(self.run_dir) if (self.run_dir / "latest.json").exists() else None
+                good = self._last_checkpoint()
                 keep = f"the last good checkpoint is {good}" if good else "no checkpoint had been written yet"
                 raise TrainingError(
                     f"Loss {k} became {v[~torch.isfinite(v)][0].item()} by step {self.step}; training stopped and {keep}. "

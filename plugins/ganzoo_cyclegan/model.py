@@ -24,7 +24,7 @@ from pydantic import Field
 from torch import nn
 
 from ganzoo.errors import GanzooError, RecipeError
-from ganzoo.model import GANModel, adam, differentiable_twice, frozen, per_image
+from ganzoo.model import GANModel, adam, differentiable_twice, frozen, input_gradient, per_image
 from ganzoo.recipe import StrictModel
 
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
@@ -69,8 +69,8 @@ def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.T
     mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     with differentiable_twice():
         score = discriminator(mixed)
-    (grad,) = torch.autograd.grad(score.float().sum(), mixed, create_graph=True)
-    return ((grad.float().flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+    grad = input_gradient(score, mixed)
+    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 
 @torch.no_grad()

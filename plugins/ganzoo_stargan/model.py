@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from ganzoo.errors import GanzooError, did_you_mean
-from ganzoo.model import GANModel, differentiable_twice, frozen, per_image
+from ganzoo.model import GANModel, differentiable_twice, frozen, input_gradient, per_image
 from ganzoo.recipe import OptimConfig, StrictModel
 
 from .data import DEFAULT_ATTRIBUTES, HAIR_COLOURS
@@ -62,8 +62,8 @@ def gradient_penalty(critic: torch.nn.Module, x_real: torch.Tensor, x_fake: torc
     x_hat = (alpha * x_real + (1 - alpha) * x_fake.detach()).requires_grad_(True)
     with differentiable_twice():
         scores, _ = critic(x_hat)
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    return (grad.float().flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+    grad = input_gradient(scores, x_hat)
+    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
 
 
 def parse_attribute_assignments(text: str | Mapping[str, int], names: list[str]) -> dict[str, int]:

@@ -28,7 +28,7 @@ import torch
 def evaluate(model_path: str, num_val: int = 200, seed: int = 0) -> dict:
     import ganzoo
     from ganzoo.data.shapes import colour_family_of, foreground_mask
-    from ganzoo_pix2pix.data import ShapesPairsDataset
+    from ganzoo_cyclegan.paired_data import ShapesPairsDataset
 
     model = ganzoo.load(model_path)
     data = model.recipe.data

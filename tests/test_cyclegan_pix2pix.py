@@ -32,8 +32,8 @@ from ganzoo_cyclegan.networks import (
     generator_for_layout,
     init_normal,
 )
-from ganzoo_pix2pix.data import AlignedDataset, ShapesPairsDataset
-from ganzoo_pix2pix.model import Pix2Pix
+from ganzoo_cyclegan.paired_data import AlignedDataset, ShapesPairsDataset
+from ganzoo_cyclegan.pix2pix import Pix2Pix
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = json.loads((Path(__file__).parent / "data" / "cyclegan_pix2pix_official_keys.json").read_text())["networks"]

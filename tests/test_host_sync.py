@@ -27,7 +27,6 @@ import torch
 
 import ganzoo
 import ganzoo_cyclegan
-import ganzoo_pix2pix
 import ganzoo_stargan
 import ganzoo_stargan_v2
 from ganzoo.recipe import load_recipe, recipe_from_dict
@@ -38,7 +37,7 @@ from tests.conftest import TINY_V2
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 #: Our code: readbacks whose immediate caller lies under these folders are recorded.
 OUR_ROOTS = {pkg.__name__: Path(pkg.__file__).parent
-             for pkg in (ganzoo, ganzoo_stargan, ganzoo_stargan_v2, ganzoo_cyclegan, ganzoo_pix2pix)}
+             for pkg in (ganzoo, ganzoo_stargan, ganzoo_stargan_v2, ganzoo_cyclegan)}
 #: Tensor methods that copy a value from the tensor's device to the host (and so wait for the device).
 READBACK_METHODS = ("item", "__bool__", "__float__", "__int__", "__index__", "__complex__", "tolist", "numpy", "cpu",
                     "__array__", "__format__")
@@ -224,7 +223,7 @@ def test_detector_catches_a_readback_in_the_step_and_allows_it_at_log_intervals(
     """A train_step that reads its loss back (three ways) is caught, at the right lines; a readback torch makes
     itself (the per-tensor Adam reads its CPU step counter with .item()) is not; with log_every 1 the trainer's
     per-interval reads are not counted against the step."""
-    import ganzoo_pix2pix.model as pix2pix_model
+    import ganzoo_cyclegan.pix2pix as pix2pix_model
 
     # Compiled under the plugin's file name: to the detector it is plugin code, as a real regression would be.
     source = textwrap.dedent("""
@@ -251,7 +250,7 @@ def test_detector_catches_a_readback_in_the_step_and_allows_it_at_log_intervals(
     train(recipe, tmp_path / "run", detector, monkeypatch)
     caught = sorted({(r.method, r.where.rsplit(":", 1)[1]) for r in detector.violations})
     assert caught == [("__bool__", "6"), ("__float__", "7"), ("item", "5")]
-    assert all(r.chain[0] == ("ganzoo_pix2pix/model.py", "reading_train_step") for r in detector.violations)
+    assert all(r.chain[0] == ("ganzoo_cyclegan/pix2pix.py", "reading_train_step") for r in detector.violations)
     # 3 readbacks in each of the 2 real steps (the probe's are setup and allowed)
     assert len(detector.violations) == 6
     # Adam's own .item() went through the wrapper and was left alone.

@@ -153,7 +153,7 @@ def test_stargan_v1_attribute_models_draw_one_column_per_edit(tmp_path):
 
 def test_one_hot_cyclegan_and_pix2pix_name_the_targets_they_reach():
     from ganzoo_cyclegan.model import CycleGAN
-    from ganzoo_pix2pix.model import Pix2Pix
+    from ganzoo_cyclegan.pix2pix import Pix2Pix
 
     assert [label for label, _ in tiny_stargan("shapes", DOMAINS).sheet_targets()] == DOMAINS
     cyclegan = CycleGAN(load_recipe(ROOT / "recipes" / "cyclegan_shapes.yaml"), ["red", "blue"])

@@ -1,8 +1,10 @@
-"""CycleGAN (Zhu et al., ICCV 2017): unpaired translation between two domains with cycle consistency.
+"""CycleGAN (Zhu et al., ICCV 2017) and pix2pix (Isola et al., CVPR 2017): one upstream codebase, one package.
 
-Also home of the networks CycleGAN and pix2pix share (ResNet and U-Net
-generators, PatchGAN and pixel discriminators). Registered lazily: nothing
-here imports torch until a network, dataset or the model is used.
+CycleGAN translates between two unpaired domains with cycle consistency; pix2pix
+learns paired translation with a conditional PatchGAN. They share the networks
+(ResNet and U-Net generators, PatchGAN and pixel discriminators) and the folder
+helpers. Registered lazily: nothing here imports torch until a network, dataset
+or model is used.
 """
 
 from ganzoo.hookspecs import hookimpl
@@ -17,5 +19,9 @@ def ganzoo_register(registry) -> None:
     registry.add("losses", "cyclegan.gan_loss", "ganzoo_cyclegan.model:gan_loss")
     registry.add("losses", "cyclegan.gradient_penalty", "ganzoo_cyclegan.model:gradient_penalty")
     registry.add("models", "cyclegan", "ganzoo_cyclegan.model:CycleGAN")
+    registry.add("models", "pix2pix", "ganzoo_cyclegan.pix2pix:Pix2Pix")
     registry.add("converters", "cyclegan", "ganzoo_cyclegan.convert:convert_cyclegan")
+    registry.add("converters", "pix2pix", "ganzoo_cyclegan.convert:convert_pix2pix")
     registry.add("datasets", "unaligned", "ganzoo_cyclegan.data:UnalignedDataset")
+    registry.add("datasets", "aligned", "ganzoo_cyclegan.paired_data:AlignedDataset")
+    registry.add("datasets", "shapes_pairs", "ganzoo_cyclegan.paired_data:ShapesPairsDataset")

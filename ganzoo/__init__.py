@@ -30,9 +30,9 @@ def load(path_or_repo: str, *, device: str = "cpu", revision: str | None = None)
 
     path = str(path_or_repo)
     if not Path(path).exists():
-        from ganzoo import hub
+        from ganzoo import hub, zoo
 
-        if hub.is_pretrained_name(path) or hub.is_hub_id(path):
+        if zoo.is_pretrained_name(path) or hub.is_hub_id(path):
             return load_model(hub.resolve(path, revision=revision, for_inference=True), device=device)
     if revision is not None:
         raise GanzooError("revision= needs a Hub repo id; local folders have no revisions.")

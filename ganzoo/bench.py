@@ -32,21 +32,13 @@ PEAKS: dict[str, dict[str, float]] = {
 #: Measured here (shared/NOTES.md): an H100's bf16 dense matmul reaches about 790 TFLOP/s.
 MEASURED_NOTE = {"H100": "H100 bf16 matmul measured ~790 TFLOP/s here (spec 989)"}
 
-#: model name -> the recipe with its official widths, under the repository's recipes/ folder
-MODEL_RECIPES = {
-    "stargan_v2": "stargan_v2_afhq.yaml",
-    "stargan": "stargan_celeba.yaml",
-    "cyclegan": "cyclegan_horse2zebra.yaml",
-    "pix2pix": "pix2pix_facades.yaml",
-}
-SYNTHETIC_DOMAINS = {"shapes": ["red", "green", "blue"], "shapes_pairs": ["silhouette", "blue"]}
-
 
 def resolve_recipe(target: str, overrides: list[str], *, img_size: int | None, batch: int | None,
                    precision: str, compile: bool, device: str):
-    """A recipe path, or a model name (its official recipe); benchmark settings go on top."""
+    """A recipe (a path or a shipped name), or a model name (its official recipe); benchmark settings go on top."""
     from ganzoo.plugins import get_registry
-    from ganzoo.recipe import load_recipe, recipe_from_dict
+    from ganzoo.recipe import apply_overrides, load_recipe, recipe_from_dict
+    from ganzoo.recipe_names import find_recipe
 
     sets = list(overrides)
     if img_size:
@@ -55,41 +47,52 @@ def resolve_recipe(target: str, overrides: list[str], *, img_size: int | None, b
         sets.append(f"data.batch_size={batch}")
     sets += [f"train.precision={precision}", f"train.compile={str(bool(compile)).lower()}", f"train.device={device}",
              "train.ema=0.999", "data.num_workers=0"]
-    path = Path(target)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise GanzooError(f"{target} is not a recipe file; pass a recipe YAML or a model name (see `ganzoo list models`).")
+    registry = get_registry()
+    names = registry.names("models")
+    if target in names:  # a model: the recipe with its paper's widths, as its class declares
+        cls = registry.get("models", target)
+        named = cls.recipes.get("official") or cls.recipes.get("small")
+        if named is None:
+            return recipe_from_dict(apply_overrides({"model": target}, sets)), f"{target} defaults"
+        path = find_recipe(named)
         return load_recipe(path, sets), str(path)
-    names = get_registry().names("models")
-    if target not in names:
-        raise GanzooError(f'"{target}" is neither a recipe file nor a model; models: {", ".join(names)}.')
-    official = Path(__file__).resolve().parents[1] / "recipes" / MODEL_RECIPES.get(target, "")
-    if target in MODEL_RECIPES and official.is_file():
-        return load_recipe(official, sets), str(official)
-    from ganzoo.recipe import apply_overrides
-
-    return recipe_from_dict(apply_overrides({"model": target}, sets)), f"{target} defaults"
+    try:
+        path = find_recipe(target)
+    except GanzooError:
+        path = Path(target)
+    if not path.is_file():
+        raise GanzooError(f'"{target}" is neither a recipe file nor a model; models: {", ".join(names)} '
+                          "(recipes by name: `ganzoo list recipes`).")
+    return load_recipe(path, sets), str(path)
 
 
 def _with_synthetic_data(recipe):
-    """The recipe's own data when it is there; otherwise synthetic shapes of the same size (stated)."""
+    """The recipe's own data when it is there; otherwise the data of the family's small recipe (built-in synthetic
+    data such as ``shapes``) at the benchmarked image and batch size, and said so."""
+    import inspect
+
+    from ganzoo.plugins import get_registry
+    from ganzoo.recipe import load_recipe, recipe_from_dict
+    from ganzoo.recipe_names import find_recipe
     from ganzoo.trainer import build_dataset
 
     try:
         build_dataset(recipe, "train")
         return recipe, recipe.data.name
-    except GanzooError:
-        pass
-    name = "shapes_pairs" if recipe.model == "pix2pix" else "shapes"
-    domains = SYNTHETIC_DOMAINS[name][: 2 if recipe.model in ("cyclegan", "pix2pix") else 3]
+    except GanzooError as exc:
+        missing = str(exc)
+    registry = get_registry()
+    small = registry.get("models", recipe.model).recipes.get("small")
+    if small is None:
+        raise GanzooError(f"{missing.rstrip('.')}; and {recipe.model} declares no small recipe whose data could stand in.")
+    data = load_recipe(find_recipe(small)).data.model_dump(exclude_none=True)
     b = recipe.data.batch_size
-    data = {"name": name, "image_size": recipe.data.image_size, "batch_size": b, "domains": domains,
-            "num_train": max(2 * b, 8), "num_val": 2, "num_workers": 0}
+    data.update(image_size=recipe.data.image_size, batch_size=b, num_workers=0)
+    accepts = inspect.signature(registry.get("datasets", data["name"])).parameters
+    data.update({k: v for k, v in (("num_train", max(2 * b, 8)), ("num_val", 2)) if k in accepts})
     doc = recipe.model_dump(mode="json")
     doc["data"] = data
-    from ganzoo.recipe import recipe_from_dict
-
-    return recipe_from_dict(doc), f"synthetic {name} ({recipe.data.name} not found)"
+    return recipe_from_dict(doc), f"synthetic {data['name']} ({recipe.data.name} not found)"
 
 
 def _peak(device, precision: str, given: float | None) -> tuple[float | None, str]:
@@ -179,7 +182,7 @@ def run_bench(target: str, *, img_size: int | None = None, batch: int | None = N
         peak_train = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _maxrss_mb() - rss0
 
         images = batch_data.get("x", next(iter(batch_data.values())))
-        target = model.sheet_targets()[-1][1]  # the last column (pix2pix: its output; domain 0 is its input)
+        target = model.sheet_targets()[-1][1]  # the last column (a paired model: its output; domain 0 is its input)
         autocast = ctx.autocast()
         with torch.no_grad(), autocast:
             for _ in range(warmup):

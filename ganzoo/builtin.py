@@ -1,9 +1,10 @@
-"""ganzoo's core plugin: the built-in datasets and metrics.
+"""ganzoo's core plugin: the built-in datasets, metrics and recipes.
 
 Loaded through the ``ganzoo`` entry-point group like every other plugin.
 """
 
 from ganzoo.hookspecs import hookimpl
+from ganzoo.recipe_names import folder_recipes, shipped_folder
 
 
 @hookimpl
@@ -15,3 +16,5 @@ def ganzoo_register(registry) -> None:
                       ("content", "ContentPreservation"), ("params", "Params"), ("flops", "FLOPs"),
                       ("throughput", "Throughput")):
         registry.add("metrics", name, f"ganzoo.metrics.standard:{cls}")
+    for name, path in folder_recipes(shipped_folder()).items():
+        registry.add("recipes", name, path)

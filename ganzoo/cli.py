@@ -67,7 +67,7 @@ def list_cmd(kind: Optional[str] = typer.Argument(None, help="generators, discri
              pretrained: bool = typer.Option(False, "--pretrained", help="list the pretrained zoo (ganzoo pull NAME) instead")):
     """List registered models, networks, losses, datasets and metrics, with the plugin that provides each."""
     if pretrained:
-        from ganzoo.hub import print_pretrained
+        from ganzoo.zoo import print_pretrained
 
         return print_pretrained(out)
     from rich.table import Table
@@ -362,9 +362,9 @@ def pull(
     local_dir: Optional[Path] = typer.Option(None, "--local-dir", help="also copy the model folder here (a new or empty folder)"),
 ):
     """Download a model from the Hub (or an official release, converted once) and print its local folder."""
-    from ganzoo import hub
+    from ganzoo import hub, zoo
 
-    folder = hub.pull_pretrained(name, console=err) if hub.is_pretrained_name(name) else hub.pull_repo(*hub.split_hub_id(name))
+    folder = zoo.pull_pretrained(name, console=err) if zoo.is_pretrained_name(name) else hub.pull_repo(*hub.split_hub_id(name))
     if local_dir is not None:
         folder = hub.copy_to(folder, local_dir)
     err.print(f"[green]pulled[/] {name}; translate with: ganzoo translate {name} --input IMAGES --target DOMAIN --out DIR", highlight=False)

@@ -3,9 +3,10 @@
 Each family is trained (or loaded, with ``--models``) on the same image folder and split,
 with the same number of steps, then evaluated by :func:`ganzoo.metrics.evaluate.evaluate` with
 one shared set of resources (feature net, real features, LPIPS, classifier), so every number
-in the table is measured the same way. A single-generator family (StarGAN) covers all k
-domains with one model; CycleGAN needs one model per pair of domains (k(k-1)/2 models,
-k(k-1) generators), all trained and counted.
+in the table is measured the same way. What to train comes from each family's model class:
+its "small" recipe (``recipes={"small": ...}``), and whether it is ``pairwise`` (one model per
+pair of domains: k(k-1)/2 models, k(k-1) generators, all trained and counted) or ``paired``
+(it needs aligned pairs, so it is compared only as a trained model, ``--models``).
 
 Training runs are separate ``ganzoo run`` processes: a crash in one cannot take the others
 down, and each one's peak memory is its own (CPU: the process's max RSS; CUDA: the
@@ -26,11 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from ganzoo.errors import GanzooError
-
-REPO_RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-#: the recipe each family starts from (the repository's small CPU recipes); data and steps are replaced
-PRESETS = {"stargan": "stargan_shapes.yaml", "stargan_v2": "quickstart.yaml", "cyclegan": "cyclegan_shapes.yaml"}
-PAIRWISE = {"cyclegan"}  # families that translate between exactly two domains
 
 
 @dataclass
@@ -64,15 +60,15 @@ def parse_models(values: list[str], families: list[str]) -> dict[str, list[str]]
     return given
 
 
-def _recipe_for(name: str, data_root: Path, domains: list[str], steps: int | None, recipe_path: str | None,
+def _recipe_for(model_cls, name: str, data_root: Path, domains: list[str], steps: int | None, recipe_path: str | None,
                 image_size: int | None, device: str):
+    """The family's small recipe (or ``--recipe``) on the compared data, with the compare's steps and device."""
     from ganzoo.recipe import load_recipe, recipe_from_dict
 
     if recipe_path is None:
-        preset = REPO_RECIPES / PRESETS.get(name, "")
-        if name not in PRESETS or not preset.is_file():
-            raise GanzooError(f'No compare preset for "{name}" here; give one with --recipe {name}=RECIPE.yaml.')
-        recipe_path = str(preset)
+        recipe_path = model_cls.recipes.get("small")
+        if recipe_path is None:
+            raise GanzooError(f'{name} declares no small recipe to compare from; give one with --recipe {name}=RECIPE.yaml.')
     recipe = load_recipe(recipe_path)
     doc = recipe.model_dump(mode="json")
     doc["data"] = {"name": "imagefolder", "root": str(data_root), "domains": domains,
@@ -172,13 +168,14 @@ def run_compare(families: list[str], data_root: str | Path, out: str | Path, *, 
             entry.model_paths = given[name]
             entry.train = {"given": given[name]}
         else:
-            if name == "pix2pix":
-                raise GanzooError("pix2pix learns from aligned (input, output) pairs, which a folder of domains does not "
-                                  "have; pass a trained pix2pix with --models pix2pix=PATH.")
-            pairs = list(itertools.combinations(domains, 2)) if name in PAIRWISE else [tuple(domains)]
+            model_cls = registry.get("models", name)
+            if model_cls.paired:
+                raise GanzooError(f"{name} learns from aligned (input, output) pairs, which a folder of domains does not "
+                                  f"have; pass a trained {name} with --models {name}=PATH.")
+            pairs = list(itertools.combinations(domains, 2)) if model_cls.pairwise else [tuple(domains)]
             runs = []
             for pair in pairs:
-                recipe = _recipe_for(name, data_root, list(pair), steps, recipes.get(name), image_size, options.device)
+                recipe = _recipe_for(model_cls, name, data_root, list(pair), steps, recipes.get(name), image_size, options.device)
                 run_dir = out / "runs" / (name if len(pairs) == 1 else f"{name}-{'-'.join(pair)}")
                 console.print(f"[bold]train[/] {run_dir.name}: {recipe.train.steps} steps, batch {recipe.data.batch_size}, "
                               f"{recipe.data.image_size} px", highlight=False)
@@ -230,7 +227,7 @@ def run_compare(families: list[str], data_root: str | Path, out: str | Path, *, 
 
 
 def _sum_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One family's training cost over its runs (CycleGAN: one run per pair)."""
+    """One family's training cost over its runs (a pairwise family: one run per pair)."""
     if len(runs) == 1:
         return runs[0]
     seconds = sum(r.get("seconds", 0) for r in runs)

@@ -25,6 +25,9 @@ from ganzoo.errors import RecipeError
 #: more means a mistyped width, or a config.json made to exhaust memory.
 MAX_NETWORK_VALUES = 2**30
 
+#: what a family declares about itself as class arguments of its :class:`GANModel` subclass
+FAMILY_FIELDS = ("paper", "citation", "license", "pairwise", "paired", "recipes", "tiny")
+
 
 class GANModel:
     """Base class for a model family's training algorithm.
@@ -53,6 +56,35 @@ class GANModel:
     #: how ``ganzoo eval`` draws translations: mode -> whether repeated draws differ (then it takes
     #: several outputs per input and measures their diversity); see :meth:`generate`
     eval_modes: ClassVar[dict[str, bool]] = {"fixed": False}
+
+    # What the core knows about the family comes from here, set as class arguments
+    # (``class MyGAN(GANModel, paper=..., citation=..., recipes={...})``), never from its name.
+    #: the paper, as "Authors, Title, Venue Year" (model cards, ``ganzoo info``)
+    paper: ClassVar[str | None] = None
+    #: BibTeX entry for model cards
+    citation: ClassVar[str | None] = None
+    #: licence id of the family's code, for model cards of weights that name none
+    license: ClassVar[str] = "unknown"
+    #: one model translates between exactly two domains, so k domains take k(k-1)/2 models (``ganzoo compare``
+    #: trains one per pair and counts their generators)
+    pairwise: ClassVar[bool] = False
+    #: learns from aligned (input, output) pairs, which a folder of domains does not have (compare needs --models)
+    paired: ClassVar[bool] = False
+    #: recipe names (see ``ganzoo list recipes``): "small" trains on CPU in minutes (``ganzoo compare`` starts from
+    #: it; ``ganzoo bench`` takes its data section as the synthetic stand-in), "official" has the paper's widths
+    #: (what ``ganzoo bench MODEL`` measures)
+    recipes: ClassVar[dict[str, str]] = {}
+    #: ``--set``-style overrides that shrink the "small" recipe to a test's size (tiny widths and images, few
+    #: examples): the registry-generated contract tests train every model from it
+    tiny: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **card: Any) -> None:
+        unknown = sorted(set(card) - set(FAMILY_FIELDS))
+        if unknown:
+            raise TypeError(f"{cls.__name__}: unknown family declaration {unknown[0]!r}; known: {', '.join(FAMILY_FIELDS)}.")
+        for key, value in card.items():
+            setattr(cls, key, value)
+        super().__init_subclass__()
 
     # ------------------------------------------------------------------ recipe
 

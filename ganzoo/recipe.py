@@ -218,8 +218,13 @@ def apply_overrides(doc: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None, *, resolve_model: bool = True) -> Recipe:
-    """Read, merge, override and validate a recipe (``resolve_model`` adds the model's defaults and checks)."""
-    path = Path(path)
+    """Read, merge, override and validate a recipe (``resolve_model`` adds the model's defaults and checks).
+
+    ``path`` is a file, or the name of a shipped recipe (``quickstart``; see ``ganzoo list recipes``).
+    """
+    from ganzoo.recipe_names import find_recipe
+
+    path = find_recipe(path)
     doc = _load_with_bases(path)
     return recipe_from_dict(doc, overrides or [], source=str(path), resolve_model=resolve_model)
 

@@ -2,8 +2,10 @@
 
 Kinds: generators, discriminators, losses, datasets, metrics and models
 (a model is a training algorithm: its networks, train step, sampling modes and
-default hyperparameters), plus converters (official checkpoints -> model folder,
-used by ``ganzoo convert FAMILY``). Entries are objects or lazy ``"module:attr"``
+default hyperparameters), converters (official checkpoints -> model folder,
+used by ``ganzoo convert FAMILY``), pretrained weight sets (``ganzoo pull NAME``;
+see :mod:`ganzoo.zoo`) and recipes (YAML files addressable by name:
+``ganzoo run quickstart``). Entries are objects or lazy ``"module:attr"``
 strings resolved on first use, so listing names never imports torch.
 """
 
@@ -15,7 +17,7 @@ from typing import Any
 
 from ganzoo.errors import RegistryError, did_you_mean
 
-KINDS = ("generators", "discriminators", "losses", "datasets", "metrics", "models", "converters")
+KINDS = ("generators", "discriminators", "losses", "datasets", "metrics", "models", "converters", "pretrained", "recipes")
 
 
 @dataclass
@@ -44,14 +46,6 @@ class Entry:
                 self._resolved = self.target
         return self._resolved
 
-    @property
-    def summary(self) -> str:
-        """First line of the entry's docstring, without importing a lazy target."""
-        if isinstance(self.target, str) and self._resolved is None:
-            return ""
-        doc = getattr(self.resolve(), "__doc__", None) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
-
 
 class Registry:
     """The tables. One per process, filled by :func:`ganzoo.plugins.get_registry`."""
@@ -73,15 +67,6 @@ class Registry:
                 f"uninstall one of them or rename the entry."
             )
         table[name] = Entry(kind, name, target, plugin)
-
-    def register(self, kind: str, name: str):
-        """Decorator form of :meth:`add`."""
-
-        def decorator(obj):
-            self.add(kind, name, obj)
-            return obj
-
-        return decorator
 
     def entry(self, kind: str, name: str) -> Entry:
         table = self._tables.get(kind)

@@ -227,7 +227,7 @@ def test_pretrained_release_is_verified_converted_cached(tmp_path):
 
 
 def test_packaged_index_names_every_family():
-    from ganzoo.hub import pretrained_index
+    from ganzoo.zoo import pretrained_index
 
     index = pretrained_index()
     for name in ("stargan.celeba_128", "stargan.celeba_256", "stargan_v2.celeba_hq", "stargan_v2.afhq",

@@ -25,3 +25,7 @@ def ganzoo_register(registry) -> None:
     registry.add("datasets", "unaligned", "ganzoo_cyclegan.data:UnalignedDataset")
     registry.add("datasets", "aligned", "ganzoo_cyclegan.paired_data:AlignedDataset")
     registry.add("datasets", "shapes_pairs", "ganzoo_cyclegan.paired_data:ShapesPairsDataset")
+    from ganzoo_cyclegan.pretrained import WEIGHTS  # plain data
+
+    for name, spec in WEIGHTS.items():
+        registry.add("pretrained", name, spec)

@@ -148,7 +148,20 @@ def _network(name: str, **kwargs) -> dict[str, Any]:
     return {"name": name, **kwargs}
 
 
-class CycleGAN(GANModel):
+class CycleGAN(
+    GANModel,
+    paper="Zhu et al., Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks, ICCV 2017",
+    citation="@inproceedings{zhu2017unpaired, title={Unpaired Image-to-Image Translation using Cycle-Consistent "
+             "Adversarial Networks}, author={Zhu, Jun-Yan and Park, Taesung and Isola, Phillip and Efros, Alexei A}, "
+             "booktitle={ICCV}, year={2017}}",
+    license="bsd-3-clause",
+    pairwise=True,
+    recipes={"small": "cyclegan_shapes", "official": "cyclegan_horse2zebra"},
+    tiny={"data.batch_size": 2, "data.num_train": 6, "data.num_val": 2,
+          "networks.generator_a2b.ngf": 8, "networks.generator_b2a.ngf": 8,
+          "networks.generator_a2b.n_blocks": 1, "networks.generator_b2a.n_blocks": 1,
+          "networks.discriminator_a.ndf": 8, "networks.discriminator_b.ndf": 8},
+):
     """CycleGAN: two generators and two PatchGANs for one pair of domains (a <-> b)."""
 
     network_roles = {

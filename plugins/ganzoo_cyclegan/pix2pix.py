@@ -31,7 +31,17 @@ class Pix2PixLosses(StrictModel):
     gradient_penalty: float = Field(10.0, ge=0, description="lambda_gp, used only with gan_mode wgangp")
 
 
-class Pix2Pix(GANModel):
+class Pix2Pix(
+    GANModel,
+    paper="Isola et al., Image-to-Image Translation with Conditional Adversarial Networks, CVPR 2017",
+    citation="@inproceedings{isola2017image, title={Image-to-Image Translation with Conditional Adversarial Networks}, "
+             "author={Isola, Phillip and Zhu, Jun-Yan and Zhou, Tinghui and Efros, Alexei A}, booktitle={CVPR}, year={2017}}",
+    license="bsd-3-clause",
+    pairwise=True,
+    paired=True,
+    recipes={"small": "pix2pix_shapes", "official": "pix2pix_facades"},
+    tiny={"data.num_train": 4, "data.num_val": 2, "networks.generator.ngf": 8, "networks.discriminator.ndf": 8},
+):
     """pix2pix: one U-Net generator (input -> output) and a conditional PatchGAN on (input, output)."""
 
     network_roles = {"generator": "cyclegan.unet_generator", "discriminator": "cyclegan.nlayer_discriminator"}

@@ -16,3 +16,7 @@ def ganzoo_register(registry) -> None:
     registry.add("datasets", "celeba", "ganzoo_stargan.data:CelebADataset")
     registry.add("datasets", "rafd", "ganzoo_stargan.data:RaFDDataset")
     registry.add("datasets", "celeba_rafd", "ganzoo_stargan.data:CelebARaFDDataset")
+    from ganzoo_stargan.pretrained import WEIGHTS  # plain data
+
+    for name, spec in WEIGHTS.items():
+        registry.add("pretrained", name, spec)

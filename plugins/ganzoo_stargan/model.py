@@ -88,7 +88,18 @@ def parse_attribute_assignments(text: str | Mapping[str, int], names: list[str])
     return assignments
 
 
-class StarGAN(GANModel):
+class StarGAN(
+    GANModel,
+    paper="Choi et al., StarGAN: Unified Generative Adversarial Networks for Multi-Domain Image-to-Image Translation, CVPR 2018",
+    citation="@inproceedings{choi2018stargan, title={StarGAN: Unified Generative Adversarial Networks for Multi-Domain "
+             "Image-to-Image Translation}, author={Choi, Yunjey and Choi, Minje and Kim, Munyoung and Ha, Jung-Woo and "
+             "Kim, Sunghun and Choo, Jaegul}, booktitle={CVPR}, year={2018}}",
+    license="mit",
+    recipes={"small": "stargan_shapes", "official": "stargan_celeba"},
+    tiny={"data.image_size": 16, "data.batch_size": 2, "data.num_train": 6, "data.num_val": 3,
+          "networks.generator.conv_dim": 8, "networks.generator.repeat_num": 1,
+          "networks.discriminator.conv_dim": 8, "networks.discriminator.repeat_num": 2},
+):
     """StarGAN v1: one generator for all domains, conditioned on a target label vector."""
 
     network_roles = {"generator": "stargan.generator", "discriminator": "stargan.discriminator"}

@@ -15,3 +15,7 @@ def ganzoo_register(registry) -> None:
     registry.add("losses", "stargan_v2.r1", "ganzoo_stargan_v2.model:r1_penalty")
     registry.add("models", "stargan_v2", "ganzoo_stargan_v2.model:StarGANv2")
     registry.add("converters", "stargan_v2", "ganzoo_stargan_v2.convert:convert_to_folder")
+    from ganzoo_stargan_v2.pretrained import WEIGHTS  # plain data
+
+    for name, spec in WEIGHTS.items():
+        registry.add("pretrained", name, spec)

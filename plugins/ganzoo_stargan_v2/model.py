@@ -50,7 +50,19 @@ def r1_penalty(d_out: torch.Tensor, x_real: torch.Tensor, scaler: torch.amp.Grad
     return 0.5 * grad.pow(2).flatten(1).sum(1).mean()
 
 
-class StarGANv2(GANModel):
+class StarGANv2(
+    GANModel,
+    paper="Choi et al., StarGAN v2: Diverse Image Synthesis for Multiple Domains, CVPR 2020",
+    citation="@inproceedings{choi2020starganv2, title={StarGAN v2: Diverse Image Synthesis for Multiple Domains}, "
+             "author={Choi, Yunjey and Uh, Youngjung and Yoo, Jaejun and Ha, Jung-Woo}, booktitle={CVPR}, year={2020}}",
+    license="cc-by-nc-4.0",
+    recipes={"small": "quickstart", "official": "stargan_v2_afhq"},
+    tiny={"data.image_size": 16, "data.batch_size": 2, "data.num_train": 6, "data.num_val": 2,
+          "networks.generator.dim_in": 8, "networks.generator.max_conv_dim": 16,
+          "networks.style_encoder.dim_in": 8, "networks.style_encoder.max_conv_dim": 16,
+          "networks.discriminator.dim_in": 8, "networks.discriminator.max_conv_dim": 16,
+          "networks.mapping_network.hidden_dim": 16},
+):
     """StarGAN v2: one generator, a mapping network and a style encoder for k domains."""
 
     network_roles = {

@@ -490,7 +490,7 @@ def _(env):
 
 @bad("weights", "tampered release hash")
 def _(env):
-    from ganzoo.hub import PretrainedEntry, download_release
+    from ganzoo.zoo import PretrainedEntry, download_release
     from tests.hub_servers import FileServer
 
     (env.tmp / "www").mkdir()

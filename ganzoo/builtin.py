@@ -1,4 +1,4 @@
-"""ganzoo's core plugin: the built-in datasets, metrics and recipes.
+"""ganzoo's core plugin: the built-in datasets, metrics, recipes and commands (compare, bench, ...).
 
 Loaded through the ``ganzoo`` entry-point group like every other plugin.
 """
@@ -18,3 +18,11 @@ def ganzoo_register(registry) -> None:
         registry.add("metrics", name, f"ganzoo.metrics.standard:{cls}")
     for name, path in folder_recipes(shipped_folder()).items():
         registry.add("recipes", name, path)
+
+
+@hookimpl
+def ganzoo_register_commands(app) -> None:
+    from ganzoo.commands import bench, compare, make_shapes, train_classifier
+
+    for module in (compare, bench, train_classifier, make_shapes):
+        module.register_commands(app)

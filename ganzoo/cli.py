@@ -6,13 +6,15 @@ Heavy imports (torch, datasets, timm) live inside the command bodies so that
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import List, Optional
 
 import typer
-from rich.console import Console
 
+from ganzoo.commands.eval_options import (DATA_HELP, DeviceOption, FeatureNetOption, FidWeightsOption, LpipsWeightsOption,
+                                         MetricsOption, NumRealOption, NumValOption, OutputsOption, SeedOption, eval_options,
+                                         metric_names)
+from ganzoo.console import err, friendly, out
 from ganzoo.errors import GanzooError
 
 app = typer.Typer(
@@ -25,35 +27,15 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect recipes.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-err = Console(stderr=True)
-out = Console()
-
 KIND_ALIASES = {"generator": "generators", "discriminator": "discriminators", "loss": "losses", "dataset": "datasets",
-                "metric": "metrics", "model": "models"}
-
-
-def friendly(fn):
-    """Turn GanzooError into one red sentence and exit code 2 (no traceback)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except GanzooError as exc:
-            from rich.markup import escape
-
-            # escape: messages quote user text (keys, paths), and "[...]" in them is not rich markup
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=exc.exit_code) from None
-
-    return wrapper
+                "metric": "metrics", "model": "models", "recipe": "recipes"}
 
 
 def _registry():
     from ganzoo.plugins import failures, get_registry
 
     registry = get_registry()
-    for name, why in failures.items():
+    for name, why in {**failures, **command_failures}.items():
         err.print(f"[yellow]warning:[/] plugin [bold]{name}[/] failed to load and was skipped ({why}).", highlight=False)
     return registry
 
@@ -63,10 +45,11 @@ def _registry():
 
 @app.command("list")
 @friendly
-def list_cmd(kind: Optional[str] = typer.Argument(None, help="generators, discriminators, losses, datasets, metrics or models"),
+def list_cmd(kind: Optional[str] = typer.Argument(None, help="models, generators, discriminators, losses, datasets, metrics, "
+                                                               "converters, pretrained or recipes"),
              pretrained: bool = typer.Option(False, "--pretrained", help="list the pretrained zoo (ganzoo pull NAME) instead")):
-    """List registered models, networks, losses, datasets and metrics, with the plugin that provides each."""
-    if pretrained:
+    """List registered models, networks, losses, datasets, metrics, recipes and weights, with the plugin providing each."""
+    if pretrained or kind == "pretrained":
         from ganzoo.zoo import print_pretrained
 
         return print_pretrained(out)
@@ -86,9 +69,16 @@ def list_cmd(kind: Optional[str] = typer.Argument(None, help="generators, discri
     table.add_column("kind", style="cyan")
     table.add_column("name", style="bold")
     table.add_column("plugin", style="magenta")
-    for k in kinds:
-        for entry in registry.entries(k):
-            table.add_row(k, entry.name, entry.plugin)
+    if kinds == ["recipes"]:  # a recipe's family is the model it trains
+        from ganzoo.recipe_names import recipe_model
+
+        table.add_column("family", style="cyan")
+        for entry in registry.entries("recipes"):
+            table.add_row("recipes", entry.name, entry.plugin, recipe_model(entry.resolve()))
+    else:
+        for k in kinds:
+            for entry in registry.entries(k):
+                table.add_row(k, entry.name, entry.plugin)
     out.print(table)
 
 
@@ -390,81 +380,7 @@ def push(
     err.print(f"[green]pushed[/] {model_dir} -> {repo_id}: {url}", highlight=False)
 
 
-# --------------------------------------------------------------------------- bench
-
-
-@app.command()
-@friendly
-def bench(
-    target: str = typer.Argument(..., help="a model name (its official recipe) or a recipe YAML"),
-    img_size: Optional[int] = typer.Option(None, "--img-size", help="image size (default: the recipe's)"),
-    batch: Optional[int] = typer.Option(None, "--batch", help="batch size (default: the recipe's)"),
-    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on CUDA GPUs with native bf16, else fp32), fp32, bf16 or fp16"),
-    compile_: bool = typer.Option(False, "--compile", help="torch.compile the networks"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N"),
-    steps: int = typer.Option(5, "--steps", min=1, help="timed iterations (after --warmup)"),
-    warmup: int = typer.Option(1, "--warmup", min=0, help="untimed iterations first"),
-    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help="device peak for MFU (default: table for known GPUs)"),
-    set_: List[str] = typer.Option([], "--set", help="override a recipe key, e.g. --set networks.generator.dim_in=16"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="also write the results as JSON here"),
-):
-    """Training and inference img/s, peak memory, FLOPs per iteration and MFU of one model."""
-    import json
-
-    from ganzoo.bench import print_table, run_bench
-
-    _registry()
-    if precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise GanzooError(f'--precision "{precision}" is not one of auto, fp32, bf16, fp16.')
-    result = run_bench(target, img_size=img_size, batch=batch, precision=precision, compile=compile_, device=device,
-                       steps=steps, warmup=warmup, peak_tflops=peak_tflops, overrides=set_)
-    print_table(result, out)
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result, indent=2) + "\n")
-
-
-# --------------------------------------------------------------------------- eval / compare / classifier
-
-
-def _eval_options(feature_net, fid_weights, lpips_weights, classifier, outputs, num_val, num_real, batch, seed, device):
-    from ganzoo.metrics.evaluate import EvalOptions
-
-    return EvalOptions(feature_net=feature_net, fid_weights=fid_weights, lpips_weights=lpips_weights,
-                       classifier=str(classifier) if classifier else None, outputs_per_input=outputs, num_val=num_val,
-                       num_real=num_real, batch_size=batch, seed=seed, device=device)
-
-
-def _metric_names(metrics: Optional[str]) -> Optional[list]:
-    if not metrics:
-        return None
-    from ganzoo.errors import did_you_mean
-
-    registry = _registry()
-    names = [m.strip() for m in metrics.split(",") if m.strip()]
-    known = registry.names("metrics")
-    for name in names:
-        if name not in known:
-            raise GanzooError(f'--metrics: unknown metric "{name}".{did_you_mean(name, known)} Metrics: {", ".join(known)}.')
-    return names
-
-
-# Options shared by `eval` and `compare`.
-DATA_HELP = "image folder ROOT/{train,val}/<domain>/ (ganzoo make-shapes makes one)"
-MetricsOption = Annotated[Optional[str], typer.Option("--metrics", help="comma-separated (default: all; unavailable ones show n/a)")]
-FeatureNetOption = Annotated[str, typer.Option(
-    "--feature-net", help="fid_inception (pytorch-fid's FID weights) or torchvision_inception (ImageNet weights, as the StarGAN v2 paper)")]
-FidWeightsOption = Annotated[Optional[str], typer.Option(
-    "--fid-weights", help="feature-net weights file (.pth/.safetensors) or hf://ORG/REPO/FILE; default $GANZOO_FID_WEIGHTS "
-                          "(or $GANZOO_TV_INCEPTION_WEIGHTS), then torch.hub's cache; 'random' = random init for smoke tests")]
-LpipsWeightsOption = Annotated[Optional[str], typer.Option(
-    "--lpips-weights", help="AlexNet weights for LPIPS (file or hf://ORG/REPO/FILE); default $GANZOO_LPIPS_BACKBONE, then "
-                            "torch.hub's cache (alexnet-owt-7be5be79.pth)")]
-OutputsOption = Annotated[int, typer.Option("--outputs-per-input", min=1, help="outputs per input in modes with random styles")]
-NumValOption = Annotated[Optional[int], typer.Option("--num-val", min=1, help="inputs per source domain (default: all val images)")]
-NumRealOption = Annotated[Optional[int], typer.Option("--num-real", min=2, help="real images per domain for FID/KID (default: all train images)")]
-SeedOption = Annotated[int, typer.Option("--seed")]
-DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N")]
+# --------------------------------------------------------------------------- eval
 
 
 @app.command("eval")
@@ -493,8 +409,8 @@ def eval_cmd(
     from ganzoo.compare import print_report
     from ganzoo.metrics.evaluate import evaluate, translator_for
 
-    names = _metric_names(metrics)
-    options = _eval_options(feature_net, fid_weights, lpips_weights, classifier, outputs, num_val, num_real, batch, seed, device)
+    names = metric_names(metrics)
+    options = eval_options(feature_net, fid_weights, lpips_weights, classifier, outputs, num_val, num_real, batch, seed, device)
     translator = translator_for(list(model))
     with Progress(transient=True, console=err) as progress:
         task = progress.add_task(f"eval {translator.name}", total=None)
@@ -509,92 +425,10 @@ def eval_cmd(
         json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
 
 
-@app.command()
-@friendly
-def compare(
-    models: List[str] = typer.Argument(..., help="model families, e.g. stargan cyclegan stargan_v2"),
-    data: Path = typer.Option(..., "--data", help=DATA_HELP),
-    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="training steps for every model (default: each recipe's)"),
-    trained: List[str] = typer.Option([], "--models", help="use trained models instead: NAME=PATH[,PATH...] or PATH (repeatable)"),
-    recipe: List[str] = typer.Option([], "--recipe", help="NAME=RECIPE.yaml to train NAME from (default: its small shapes recipe)"),
-    out_dir: Path = typer.Option(Path("compare"), "--out", help="folder for runs, compare.md, compare.json, compare.png"),
-    img_size: Optional[int] = typer.Option(None, "--img-size", help="image size for every model (default: each recipe's)"),
-    metrics: MetricsOption = None,
-    feature_net: FeatureNetOption = "fid_inception",
-    fid_weights: FidWeightsOption = None,
-    lpips_weights: LpipsWeightsOption = None,
-    classifier: Optional[Path] = typer.Option(None, "--classifier", help="domain classifier folder (default: next to the data, trained if missing)"),
-    outputs: OutputsOption = 10,
-    num_val: NumValOption = None,
-    num_real: NumRealOption = None,
-    seed: SeedOption = 0,
-    device: DeviceOption = "auto",
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no training progress bars"),
-):
-    """Train (or load) several models on the same data and steps, evaluate them identically, report side by side."""
-    from ganzoo.compare import print_report, run_compare
+# Commands that plugins add (ganzoo's own compare, bench, ... among them), each wrapped in `friendly`.
+from ganzoo.plugins import command_failures, register_commands  # noqa: E402 - after the core commands exist
 
-    _registry()
-    recipes = {}
-    for item in recipe:
-        name, sep, path = item.partition("=")
-        if not sep or not path:
-            raise GanzooError(f'--recipe "{item}" is not NAME=RECIPE.yaml.')
-        recipes[name] = path
-    options = _eval_options(feature_net, fid_weights, lpips_weights, classifier, outputs, num_val, num_real, 32, seed, device)
-    report = run_compare(list(models), data, out_dir, steps=steps, models=trained, recipes=recipes, image_size=img_size,
-                         options=options, metrics=_metric_names(metrics), console=err, quiet=quiet)
-    print_report(report, out)
-    err.print(f"[green]wrote[/] {out_dir / 'compare.md'}, {out_dir / 'compare.json'}, {out_dir / 'compare.png'}", highlight=False)
-
-
-@app.command("train-classifier")
-@friendly
-def train_classifier_cmd(
-    data: Path = typer.Option(..., "--data", help="image folder ROOT/{train,val}/<domain>/"),
-    backbone: str = typer.Option("resnet18", "--backbone", help="any timm model name"),
-    pretrained: bool = typer.Option(False, "--pretrained", help="start from the backbone's ImageNet weights (from the HF cache)"),
-    img_size: int = typer.Option(64, "--img-size", min=8),
-    steps: int = typer.Option(300, "--steps", min=1),
-    batch: int = typer.Option(32, "--batch", min=1),
-    lr: float = typer.Option(1e-3, "--lr"),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="where to save it (default: ROOT/.ganzoo/classifiers/<backbone>-<size>px)"),
-):
-    """Fine-tune a timm classifier on the data's domains (used by the domain-accuracy metric)."""
-    from rich.progress import BarColumn, Progress, TextColumn
-
-    from ganzoo.metrics.classifier import train_classifier
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}"),
-                  console=err, transient=True) as progress:
-        task = progress.add_task(f"train {backbone}", total=steps, loss="")
-        clf = train_classifier(data, backbone=backbone, image_size=img_size, pretrained=pretrained, steps=steps,
-                               batch_size=batch, lr=lr, seed=seed, device=device, out=out_dir,
-                               progress=lambda done, total, loss: progress.update(task, completed=done, loss=f"{loss:.3f}"))
-    out.print(f"held-out accuracy [bold]{clf.val_accuracy:.3f}[/] on {clf.config['val_images']} val images; "
-              f"saved to {clf.folder}", highlight=False)
-
-
-@app.command("make-shapes")
-@friendly
-def make_shapes(
-    out_dir: Path = typer.Argument(..., help="folder to write OUT/{train,val}/<domain>/*.png into"),
-    domains: str = typer.Option("red,green,blue", "--domains", help="colour families, comma-separated"),
-    img_size: int = typer.Option(32, "--img-size", min=8),
-    num_train: int = typer.Option(400, "--train", min=1, help="train images per domain"),
-    num_val: int = typer.Option(50, "--val", min=1, help="val images per domain"),
-    seed: int = typer.Option(0, "--seed"),
-):
-    """Write the built-in shapes set as an image folder (for compare, eval and train-classifier)."""
-    from ganzoo.data.shapes import export_folder
-
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise GanzooError(f"{out_dir} is not empty; choose a new folder so no images get mixed.")
-    counts = export_folder(out_dir, image_size=img_size, domains=[d.strip() for d in domains.split(",") if d.strip()],
-                           num_train=num_train, num_val=num_val, seed=seed)
-    out.print(f"wrote {counts['train']} train and {counts['val']} val images to {out_dir}", highlight=False)
+register_commands(app, wrap=friendly)
 
 
 def main() -> None:

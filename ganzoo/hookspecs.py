@@ -1,4 +1,4 @@
-"""The hook every ganzoo plugin implements.
+"""The hooks a ganzoo plugin implements: ``ganzoo_register`` (every plugin) and ``ganzoo_register_commands``.
 
 A plugin is a module (or package) named in the ``ganzoo`` entry-point group of
 its distribution. ganzoo's own model families are loaded the same way.
@@ -23,4 +23,20 @@ def ganzoo_register(registry) -> None:
         @hookimpl
         def ganzoo_register(registry):
             registry.add("models", "my_gan", "my_plugin.model:MyGAN")
+    """
+
+
+@hookspec
+def ganzoo_register_commands(app) -> None:
+    """Add commands to the ``ganzoo`` CLI (``app`` is its :class:`typer.Typer`); optional.
+
+    Runs whenever the CLI starts, ``ganzoo --help`` included: import torch and other heavy
+    modules inside the command bodies, not at module level. A :class:`ganzoo.errors.GanzooError`
+    raised by a command becomes one red sentence, as for ganzoo's own commands::
+
+        @hookimpl
+        def ganzoo_register_commands(app):
+            @app.command()
+            def hello(name: str):
+                print(f"hello {name}")
     """

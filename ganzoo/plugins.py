@@ -1,4 +1,4 @@
-"""Plugin discovery: every module in the ``ganzoo`` entry-point group.
+"""Plugin discovery: every module in the ``ganzoo`` entry-point group, its registry entries and its commands.
 
 Built-in model families are plugins like any other (declared in ganzoo's own
 pyproject). A plugin that fails to import is recorded in :data:`failures` and
@@ -20,7 +20,8 @@ from ganzoo.registry import Registry
 GROUP = "ganzoo"
 
 _registry: Registry | None = None
-failures: dict[str, str] = {}
+failures: dict[str, str] = {}  # plugin -> why it failed to load or register
+command_failures: dict[str, str] = {}  # plugin -> why its commands could not be added
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
@@ -32,36 +33,63 @@ def _entry_points() -> list[metadata.EntryPoint]:
     return list(seen.values())
 
 
-def load_registry() -> Registry:
-    """Build a fresh registry from all installed plugins (see :func:`get_registry`)."""
-    failures.clear()
-    pm = pluggy.PluginManager(GROUP)
+def _load_plugins(pm: pluggy.PluginManager, failures: dict[str, str]) -> list[tuple[str, str]]:
+    """Import and register every plugin module in ``pm``; return (entry-point name, label) of those that loaded."""
     pm.add_hookspecs(hookspecs)
     only = {n.strip() for n in os.environ.get("GANZOO_PLUGINS", "").split(",") if n.strip()}
-    registry = Registry()
+    loaded = []
     for ep in sorted(_entry_points(), key=lambda e: (e.name != "core", e.name)):
         if only and ep.name not in only and ep.name != "core":
             continue
         try:
-            plugin = ep.load()
+            pm.register(ep.load(), name=ep.name)
         except Exception as exc:  # a broken third-party plugin must not break the CLI
             failures[ep.name] = f"{type(exc).__name__}: {exc}"
             continue
         dist = getattr(ep, "dist", None)
-        label = ep.name if dist is None or dist.name == "ganzoo" else f"{ep.name} ({dist.name})"
+        loaded.append((ep.name, ep.name if dist is None or dist.name == "ganzoo" else f"{ep.name} ({dist.name})"))
+    return loaded
+
+
+def load_registry() -> Registry:
+    """Build a fresh registry from all installed plugins (see :func:`get_registry`)."""
+    failures.clear()
+    pm = pluggy.PluginManager(GROUP)
+    registry = Registry()
+    for name, label in _load_plugins(pm, failures):
         registry.current_plugin = label
         try:
-            pm.register(plugin, name=ep.name)
             # Call this plugin's hook alone so each entry is attributed to its plugin.
             for impl in pm.hook.ganzoo_register.get_hookimpls():
-                if impl.plugin_name == ep.name:
+                if impl.plugin_name == name:
                     impl.function(registry=registry)
         except GanzooError:
             raise
         except Exception as exc:
-            failures[ep.name] = f"{type(exc).__name__}: {exc}"
+            failures[name] = f"{type(exc).__name__}: {exc}"
     registry.current_plugin = "ganzoo"
     return registry
+
+
+def register_commands(app, *, wrap=None) -> None:
+    """Let every plugin add its CLI commands to ``app`` (``ganzoo_register_commands``); ``wrap`` decorates each
+    added command's function (the CLI's one-sentence errors). A plugin whose hook fails is reported by name."""
+    command_failures.clear()
+    pm = pluggy.PluginManager(GROUP)
+    for name, _ in _load_plugins(pm, command_failures):
+        for impl in pm.hook.ganzoo_register_commands.get_hookimpls():
+            if impl.plugin_name != name:
+                continue
+            before = len(app.registered_commands)
+            try:
+                impl.function(app=app)
+            except Exception as exc:
+                command_failures[name] = f"{type(exc).__name__} in its commands: {exc}"
+                del app.registered_commands[before:]
+                continue
+            if wrap is not None:
+                for info in app.registered_commands[before:]:
+                    info.callback = wrap(info.callback)
 
 
 def get_registry() -> Registry:

@@ -1,0 +1,43 @@
+"""``ganzoo bench``: training and inference speed, memory, FLOPs and MFU of one model (see :mod:`ganzoo.bench`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ganzoo.console import friendly, out
+from ganzoo.errors import GanzooError
+
+
+def register_commands(app) -> None:
+    @app.command()
+    @friendly
+    def bench(
+        target: str = typer.Argument(..., help="a model name (its official recipe) or a recipe YAML"),
+        img_size: Optional[int] = typer.Option(None, "--img-size", help="image size (default: the recipe's)"),
+        batch: Optional[int] = typer.Option(None, "--batch", help="batch size (default: the recipe's)"),
+        precision: str = typer.Option("auto", "--precision", help="auto (bf16 on CUDA GPUs with native bf16, else fp32), fp32, bf16 or fp16"),
+        compile_: bool = typer.Option(False, "--compile", help="torch.compile the networks"),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N"),
+        steps: int = typer.Option(5, "--steps", min=1, help="timed iterations (after --warmup)"),
+        warmup: int = typer.Option(1, "--warmup", min=0, help="untimed iterations first"),
+        peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help="device peak for MFU (default: table for known GPUs)"),
+        set_: List[str] = typer.Option([], "--set", help="override a recipe key, e.g. --set networks.generator.dim_in=16"),
+        json_path: Optional[Path] = typer.Option(None, "--json", help="also write the results as JSON here"),
+    ):
+        """Training and inference img/s, peak memory, FLOPs per iteration and MFU of one model."""
+        import json
+
+        from ganzoo.bench import print_table, run_bench
+
+        _registry()
+        if precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise GanzooError(f'--precision "{precision}" is not one of auto, fp32, bf16, fp16.')
+        result = run_bench(target, img_size=img_size, batch=batch, precision=precision, compile=compile_, device=device,
+                           steps=steps, warmup=warmup, peak_tflops=peak_tflops, overrides=set_)
+        print_table(result, out)
+        if json_path is not None:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(result, indent=2) + "\n")

@@ -62,7 +62,7 @@ def write_grid(model_path: str, path: str, rows: int, seed: int) -> None:
     """Held-out sources (rows) translated into every colour family (columns), with a random style each."""
     import ganzoo
     from ganzoo.data.shapes import ShapesDataset
-    from ganzoo.sampling import save_image
+    from ganzoo.image_output import save_image
 
     model = ganzoo.load(model_path)
     val = ShapesDataset(split="val", image_size=model.image_size, domains=model.domains, num_val=max(rows, 1))

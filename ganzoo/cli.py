@@ -198,7 +198,7 @@ def translate(
 
     from ganzoo.data.images import list_images, read_image, resize, to_tensor
     from ganzoo.errors import DataError, did_you_mean
-    from ganzoo.sampling import save_image
+    from ganzoo.image_output import save_image
     from ganzoo.trainer import pick_device
 
     _registry()

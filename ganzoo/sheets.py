@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from ganzoo.errors import GanzooError
-from ganzoo.sampling import to_uint8
+from ganzoo.image_output import to_uint8
 
 #: pixels between cells and around the grid
 PAD = 2

@@ -1,4 +1,4 @@
-"""Image helpers shared by ``ganzoo translate`` and the sample sheets (:mod:`ganzoo.sheets`)."""
+"""Writing images: [-1, 1] tensors to uint8 pixels and to PNG/JPEG files (``ganzoo translate``, :mod:`ganzoo.sheets`)."""
 
 from __future__ import annotations
 

@@ -108,6 +108,11 @@ def info(name: str = typer.Argument(..., help="a registered name, e.g. stargan_v
             out.print(yaml.safe_dump(obj.default_recipe(), sort_keys=False).rstrip(), highlight=False)
             out.print("[bold]networks[/]: " + ", ".join(f"{r} = {n}" for r, n in obj.network_roles.items()))
             out.print("[bold]losses[/]: " + ", ".join(f"{k}={f.default}" for k, f in obj.LossConfig.model_fields.items()))
+            kind = "paired" if obj.paired else "pairwise" if obj.pairwise else "multi-domain"
+            out.print(f"[bold]family[/]: {kind}; license {obj.license}; recipes "
+                      + (", ".join(f"{k} = {v}" for k, v in obj.recipes.items()) or "none declared"), highlight=False)
+            if obj.paper:
+                out.print(f"[bold]paper[/]: {obj.paper}", highlight=False)
         elif callable(obj):
             target = obj.__init__ if inspect.isclass(obj) else obj
             out.print(f"\n[bold]arguments[/]: {inspect.signature(target)}".replace("(self, ", "("), highlight=False)

@@ -22,7 +22,7 @@ def register_commands(app) -> None:
         data: Path = typer.Option(..., "--data", help=DATA_HELP),
         steps: Optional[int] = typer.Option(None, "--steps", min=1, help="training steps for every model (default: each recipe's)"),
         trained: List[str] = typer.Option([], "--models", help="use trained models instead: NAME=PATH[,PATH...] or PATH (repeatable)"),
-        recipe: List[str] = typer.Option([], "--recipe", help="NAME=RECIPE.yaml to train NAME from (default: its small shapes recipe)"),
+        recipe: List[str] = typer.Option([], "--recipe", help="NAME=RECIPE.yaml to train NAME from (default: the small recipe its model declares)"),
         out_dir: Path = typer.Option(Path("compare"), "--out", help="folder for runs, compare.md, compare.json, compare.png"),
         img_size: Optional[int] = typer.Option(None, "--img-size", help="image size for every model (default: each recipe's)"),
         metrics: MetricsOption = None,

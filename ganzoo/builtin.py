@@ -1,4 +1,4 @@
-"""ganzoo's core plugin: the built-in datasets, metrics, recipes and commands (compare, bench, ...).
+"""ganzoo's core plugin: the built-in datasets, metrics, shared losses, recipes and commands (compare, bench, ...).
 
 Loaded through the ``ganzoo`` entry-point group like every other plugin.
 """
@@ -16,6 +16,10 @@ def ganzoo_register(registry) -> None:
                       ("content", "ContentPreservation"), ("params", "Params"), ("flops", "FLOPs"),
                       ("throughput", "Throughput")):
         registry.add("metrics", name, f"ganzoo.metrics.standard:{cls}")
+    # Adversarial losses under the names recipes choose them by (losses.gan_mode), then the gradient penalties.
+    for name, obj in (("vanilla", "VANILLA"), ("lsgan", "LSGAN"), ("hinge", "HINGE"), ("wgangp", "WGANGP"),
+                      ("wgan_gp_penalty", "wgan_gp"), ("r1_penalty", "r1")):
+        registry.add("losses", name, f"ganzoo.losses:{obj}")
     for name, path in folder_recipes(shipped_folder()).items():
         registry.add("recipes", name, path)
 

@@ -204,6 +204,7 @@ def translate(
     from ganzoo.data.images import list_images, read_image, resize, to_tensor
     from ganzoo.errors import DataError, did_you_mean
     from ganzoo.image_output import save_image
+    from ganzoo.model import AttributeModel, StyleModel
     from ganzoo.trainer import pick_device
 
     _registry()
@@ -214,7 +215,7 @@ def translate(
     if attrs is not None:
         if target is not None:
             raise GanzooError("Give either --target DOMAIN or --attrs A,B=0, not both.")
-        if getattr(net, "label_kind", "") not in ATTRIBUTE_KINDS or not hasattr(net, "attribute_target"):
+        if net.label_kind not in ATTRIBUTE_KINDS or not isinstance(net, AttributeModel):
             raise GanzooError(f"Model {net.name} has no attribute labels; choose a domain with --target instead of --attrs.")
     elif target is None:
         hint = " or attributes with --attrs (e.g. --attrs Blond_Hair,Male=0)" if getattr(net, "label_kind", "") in ATTRIBUTE_KINDS else ""
@@ -232,7 +233,7 @@ def translate(
     size = net.image_size
     ref = None
     if reference is not None:
-        if not hasattr(net, "nets") or "style_encoder" not in net.nets:
+        if not isinstance(net, StyleModel):
             raise GanzooError(f"Model {net.name} has no reference-guided mode; drop --reference.")
         ref = resize(to_tensor(read_image(reference)), size).unsqueeze(0)
     target_idx = domains.index(target) if target is not None else None

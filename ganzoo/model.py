@@ -4,6 +4,14 @@ A *model* is a training algorithm: it builds its networks, owns its losses
 and train step, and knows how to translate and draw sample grids. The trainer
 owns everything else (device, precision, EMA, schedules, checkpoints, logs).
 Plugins subclass :class:`GANModel` and register the class under ``models``.
+
+Inference has one entry point, :meth:`GANModel.translate` (images and target
+indices or label vectors, plus a reference image or latent code where the
+family has styles); :meth:`GANModel.translate_to` (sample sheets, ``bench``) and
+:meth:`GANModel.generate` (``eval``, ``compare``) are built on it. Optional
+capabilities the core asks about are the protocols :class:`StyleModel` and
+:class:`AttributeModel` below: ``isinstance(model, StyleModel)``, never a
+``hasattr`` probe.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import contextlib
 import copy
 import random
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from pydantic import BaseModel
@@ -98,7 +106,7 @@ class GANModel:
         """Check the sections this model owns; raise RecipeError naming the dotted key."""
         from ganzoo.plugins import get_registry
 
-        source = recipe._source
+        source = recipe.source
         registry = get_registry()
         for role, spec in recipe.networks.items():
             if role not in cls.network_roles:
@@ -162,13 +170,13 @@ class GANModel:
         self.nets = {}
         for role, spec in self.network_specs.items():
             net_cls = _network_class(registry, spec["name"], f"networks.{role}.name")
-            _check_network_size(net_cls, spec, role, self.recipe._source)
+            _check_network_size(net_cls, spec, role, self.recipe.source)
             try:
                 self.nets[role] = net_cls(**spec["kwargs"])
             except (ValueError, TypeError, RuntimeError) as exc:
                 # e.g. a depth that the image size cannot support, a negative width: name the network and its arguments.
                 raise RecipeError(
-                    f"{self.recipe._source}: networks.{role}: {spec['name']} cannot be built with {spec['kwargs']} ({exc}); "
+                    f"{self.recipe.source}: networks.{role}: {spec['name']} cannot be built with {spec['kwargs']} ({exc}); "
                     "change its arguments or data.image_size."
                 ) from None
         if init:
@@ -273,6 +281,43 @@ class GANModel:
         with tempfile.TemporaryDirectory(prefix="ganzoo-model-") as tmp:
             folder = self.save_pretrained(Path(tmp) / "model")
             return push(folder, repo_id, private=private, revision=revision, commit_message=commit_message, license=license)
+
+
+# --------------------------------------------------------------------------- optional capabilities
+
+
+@runtime_checkable
+class StyleModel(Protocol):
+    """A model that translates through style codes (StarGAN v2). The reference and latent sample sheets and
+    ``ganzoo translate --reference`` need it; such a model also has ``latent_dim`` (the length of a latent code)."""
+
+    def style_codes(self, target: torch.Tensor, *, reference: torch.Tensor | None = None, z: torch.Tensor | None = None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """Style codes for domains ``target`` (N,): of ``reference`` images, else of latent codes ``z`` (random if None)."""
+
+    def translate_with_style(self, images: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+        """``images`` rendered in ``styles`` (N, style_dim)."""
+
+
+@runtime_checkable
+class AttributeModel(Protocol):
+    """A model whose targets are attribute vectors edited from the sources' own (StarGAN v1 on CelebA): with a
+    ``label_kind`` of "attributes" or "joint", ``ganzoo translate --attrs`` needs it."""
+
+    def attribute_target(self, images: torch.Tensor, assignments, source_labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Target label vectors: the sources' attributes with ``assignments`` (``"Blond_Hair,Male=0"`` or a dict) applied."""
+
+
+def dataset_label_kind(name: str) -> str:
+    """The ``label_kind`` of the dataset registered as ``name`` ("one-hot" unless its class says otherwise, or when
+    no such dataset is registered): a model whose labels depend on its data reads it in ``__init__``."""
+    from ganzoo.plugins import get_registry
+
+    try:
+        dataset_cls = get_registry().get("datasets", name)
+    except Exception:  # noqa: BLE001 - an unknown dataset is reported where the data is built
+        return "one-hot"
+    return getattr(dataset_cls, "label_kind", "one-hot")
 
 
 @contextlib.contextmanager

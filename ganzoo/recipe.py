@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, model_validator
 
 from ganzoo.errors import RecipeError, did_you_mean
 
@@ -102,8 +102,17 @@ class Recipe(StrictModel):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
 
-    # Where the recipe came from (for messages); not part of the document.
-    _source: str = "recipe"
+    # Where the recipe came from (for messages); not part of the document, so not a field.
+    _origin: str = PrivateAttr("recipe")
+
+    @property
+    def source(self) -> str:
+        """Where this recipe came from (its file, or "recipe"): the prefix of every RecipeError about it."""
+        return self._origin
+
+    @source.setter
+    def source(self, value: str) -> None:
+        self._origin = str(value)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
@@ -111,6 +120,11 @@ class Recipe(StrictModel):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# The name before `source` was public, read by code written against it (ganzoo.trainer at the time): read-only.
+# Set on the class after pydantic built it, since an underscore name in the body would become a private attribute.
+Recipe._source = property(lambda self: self.source, doc="Read-only alias of :attr:`Recipe.source`.")
 
 
 # --------------------------------------------------------------------------- loading
@@ -254,7 +268,7 @@ def recipe_from_dict(
             raise RecipeError(f"{source}: model: {exc}") from None
         doc = deep_merge(model_cls.default_recipe(), doc)
     recipe = validate_section(Recipe, doc, "", source)
-    recipe._source = source
+    recipe.source = source
     if model_cls is not None:
         model_cls.validate_recipe(recipe, check_data=check_data)
     return recipe

@@ -37,6 +37,7 @@ import torch
 
 from ganzoo.errors import GanzooError
 from ganzoo.image_output import to_uint8
+from ganzoo.model import StyleModel
 
 #: pixels between cells and around the grid
 PAD = 2
@@ -314,7 +315,7 @@ def _latent_codes(model, inputs: SheetInputs) -> torch.Tensor:
 
 
 def _need_styles(model, kind: str) -> None:
-    if kind not in model.sample_sheets or not hasattr(model, "style_codes"):
+    if kind not in model.sample_sheets or not isinstance(model, StyleModel):
         raise GanzooError(f"Model {model.name} cannot draw a {kind} (it draws: {', '.join(model.sample_sheets)}).")
 
 

@@ -12,7 +12,7 @@ batches.
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import torch
 
@@ -27,6 +27,9 @@ class ImageDataset(torch.utils.data.Dataset):
     domains: list[str]
     labels: list[int]
     image_size: int
+    #: "one-hot" (an int domain per item), "attributes" (a 0/1 vector per item) or "joint" (StarGAN v1's
+    #: CelebA + RaFD labels with the mask vector); a model reads it through :func:`ganzoo.model.dataset_label_kind`
+    label_kind: ClassVar[str] = "one-hot"
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -47,6 +50,15 @@ class ImageDataset(torch.utils.data.Dataset):
         groups: list[list[int]] = [[] for _ in self.domains]
         for i, y in enumerate(self.labels):
             groups[y].append(i)
+        return groups
+
+    def label_groups(self) -> list[list[int]]:
+        """:meth:`indices_by_label`, computed once per dataset (labels are fixed once it is built); shared, so
+        callers must not modify the lists. Models drawing extra items per example (references, the other domain's
+        image) use this in ``training_item``."""
+        groups = self.__dict__.get("_label_groups")
+        if groups is None:
+            groups = self.__dict__["_label_groups"] = self.indices_by_label()
         return groups
 
 

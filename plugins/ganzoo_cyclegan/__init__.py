@@ -7,7 +7,7 @@ helpers. Registered lazily: nothing here imports torch until a network, dataset
 or model is used.
 """
 
-from ganzoo.hookspecs import hookimpl
+from ganzoo.api import hookimpl
 
 
 @hookimpl

@@ -34,8 +34,7 @@ from typing import Any
 
 import torch
 
-from ganzoo.checkpoint import layout_mismatch, load_official_checkpoint
-from ganzoo.errors import CheckpointError, GanzooError
+from ganzoo.api import CheckpointError, GanzooError, did_you_mean, layout_mismatch, load_official_checkpoint, save_converted
 
 from .networks import GENERATOR_LAYOUTS, NLayerDiscriminator, PixelDiscriminator, ResnetGenerator, UnetGenerator
 
@@ -174,8 +173,6 @@ def check_layout(where: str, name: str, kwargs: dict[str, Any], state: dict[str,
 def _check_net_option(where: str, net: str, name: str, kwargs: dict[str, Any]) -> None:
     """``--net`` names the official generator layout; it must agree with what the file holds."""
     if net not in GENERATOR_LAYOUTS:
-        from ganzoo.errors import did_you_mean
-
         raise GanzooError(f'--net "{net}" is not an official generator layout.{did_you_mean(net, GENERATOR_LAYOUTS)} '
                           f"Layouts: {', '.join(GENERATOR_LAYOUTS)}.")
     class_name, layout = GENERATOR_LAYOUTS[net]
@@ -213,7 +210,6 @@ def _cyclegan_role(path: Path, kind: str) -> str:
 
 
 def _write(model_name: str, roles: dict[str, tuple[str, dict, dict]], out_dir, domains, image_size, data_name) -> Path:
-    from ganzoo.checkpoint import save_converted
 
     recipe = {
         "networks": {role: {"name": name, **kwargs} for role, (name, kwargs, _) in roles.items()},

@@ -19,10 +19,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ganzoo.data.base import ImageDataset
-from ganzoo.data.imagefolder import header_problem
-from ganzoo.data.images import list_images, read_image, to_tensor
-from ganzoo.errors import DataError, SplitMissing, did_you_mean
+from ganzoo.api import DataError, ImageDataset, SplitMissing, did_you_mean, header_problem, list_images, read_image, to_tensor
 
 CYCLEGAN_DATASETS_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets"
 SPLIT_FOLDERS = {"train": "train", "val": "test", "test": "test"}  # the official sets ship no val split

@@ -16,61 +16,49 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import Any, Literal
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from ganzoo.errors import GanzooError, RecipeError
-from ganzoo.model import GANModel, adam, differentiable_twice, frozen, input_gradient, per_image
-from ganzoo.recipe import StrictModel
-
-GAN_MODES = ("lsgan", "vanilla", "wgangp")
+from ganzoo.api import (
+    AdversarialLoss,
+    AdversarialLossName,
+    GANModel,
+    GanzooError,
+    RecipeError,
+    StrictModel,
+    adam,
+    adversarial_loss,
+    frozen,
+    per_image,
+    wgan_gp,
+)
 
 
 class CycleGANLosses(StrictModel):
     """Loss weights and the discriminators' history pool (official ``cycle_gan`` defaults)."""
 
-    gan_mode: Literal["lsgan", "vanilla", "wgangp"] = "lsgan"
+    gan_mode: AdversarialLossName = Field("lsgan", description="a registered adversarial loss: lsgan, vanilla, wgangp, hinge, ...")
     cycle_a: float = Field(10.0, ge=0, description="lambda_A: weight of |G_b2a(G_a2b(a)) - a|")
     cycle_b: float = Field(10.0, ge=0, description="lambda_B: weight of |G_a2b(G_b2a(b)) - b|")
     identity: float = Field(0.5, ge=0, description="identity weight as a fraction of the cycle weight (official lambda_identity)")
-    gradient_penalty: float = Field(10.0, ge=0, description="lambda_gp, used only with gan_mode wgangp")
+    gradient_penalty: float = Field(10.0, ge=0, description="lambda_gp, used only with a critic loss (gan_mode wgangp)")
     pool_size: int = Field(50, ge=0, description="past fakes kept per discriminator; 0 shows D only the newest fakes")
 
 
 # --------------------------------------------------------------------------- losses shared with pix2pix
 
 
-def gan_loss(prediction: torch.Tensor, target_is_real: bool, mode: str) -> torch.Tensor:
-    """The official ``GANLoss``: LSGAN (MSE to 1/0), vanilla (BCE on logits) or WGAN (-/+ mean score)."""
-    prediction = prediction.float()
-    if mode == "lsgan":
-        target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
-        return F.mse_loss(prediction, target)
-    if mode == "vanilla":
-        target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
-        return F.binary_cross_entropy_with_logits(prediction, target)
-    if mode == "wgangp":
-        return -prediction.mean() if target_is_real else prediction.mean()
-    raise ValueError(f'gan mode must be one of {", ".join(GAN_MODES)}, got "{mode}"')
+def gan_loss(prediction: torch.Tensor, target_is_real: bool, mode: str, *, for_discriminator: bool = True) -> torch.Tensor:
+    """The official ``GANLoss``: the adversarial loss registered as ``mode`` (lsgan, vanilla, wgangp, ...)."""
+    return adversarial_loss(mode)(prediction, target_is_real, for_discriminator=for_discriminator)
 
 
-def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """WGAN-GP (Gulrajani et al. 2017), the official ``cal_gradient_penalty`` "mixed" variant without lambda.
-
-    E[(||grad_x D(x)||_2 - 1)^2] at random per-sample interpolations between real and fake.
-    (The official cycle_gan/pix2pix models define this but never call it; with
-    ``gan_mode wgangp`` we do, since an unconstrained critic diverges.)
-    """
-    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
-    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    with differentiable_twice():
-        score = discriminator(mixed)
-    grad = input_gradient(score, mixed)
-    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+# The official cycle_gan/pix2pix models define WGAN-GP (``cal_gradient_penalty``, "mixed") but never call it;
+# with an adversarial loss for a critic (gan_mode wgangp) we do, since an unconstrained critic diverges.
+gradient_penalty = wgan_gp  # registered as cyclegan.gradient_penalty
 
 
 @torch.no_grad()
@@ -200,7 +188,7 @@ class CycleGAN(
         super().__init__(recipe, domains)
         if len(self.domains) != 2:
             raise RecipeError(
-                f"{recipe._source}: data.domains: CycleGAN translates between exactly two domains, got {len(self.domains)} "
+                f"{recipe.source}: data.domains: CycleGAN translates between exactly two domains, got {len(self.domains)} "
                 f"({', '.join(self.domains)}); pick a pair, e.g. --set data.domains=[red,blue] "
                 f"(k domains take {self.models_for_domains(len(self.domains))} CycleGAN models)."
             )
@@ -241,9 +229,7 @@ class CycleGAN(
         The official unaligned loader walks A in order and draws B at random; with
         the trainer's class-balanced indices, both sides are uniform draws.
         """
-        groups = getattr(dataset, "_ganzoo_groups", None)
-        if groups is None:
-            groups = dataset._ganzoo_groups = dataset.indices_by_label()
+        groups = dataset.label_groups()
         label = dataset.labels[index]
         other = rng.choice(groups[1 - label])
         first, second = dataset.load(index, rng), dataset.load(other, rng)
@@ -252,11 +238,16 @@ class CycleGAN(
 
     # ------------------------------------------------------------------ training
 
+    @property
+    def adversarial(self) -> AdversarialLoss:
+        """The adversarial loss ``losses.gan_mode`` names in the losses registry."""
+        return adversarial_loss(self.losses.gan_mode)
+
     def per_image_generators(self) -> bool:
         return per_image(self.nets["generator_a2b"]) and per_image(self.nets["generator_b2a"])
 
     def generator_loss(self, real_a, real_b, ctx):
-        n, l = self.nets, self.losses
+        n, l, adversarial = self.nets, self.losses, self.adversarial
         idt_a = idt_b = None
         with ctx.autocast():
             if l.identity > 0 and self.per_image_generators():
@@ -269,8 +260,8 @@ class CycleGAN(
                 fake_a = n["generator_b2a"](real_b)
             rec_a = n["generator_b2a"](fake_b)
             rec_b = n["generator_a2b"](fake_a)
-            adv_a2b = gan_loss(n["discriminator_b"](fake_b), True, l.gan_mode)
-            adv_b2a = gan_loss(n["discriminator_a"](fake_a), True, l.gan_mode)
+            adv_a2b = adversarial(n["discriminator_b"](fake_b), True, for_discriminator=False)
+            adv_b2a = adversarial(n["discriminator_a"](fake_a), True, for_discriminator=False)
             cycle_a = (rec_a.float() - real_a.float()).abs().mean()
             cycle_b = (rec_b.float() - real_b.float()).abs().mean()
             logs = {"adv_a2b": adv_a2b, "adv_b2a": adv_b2a, "cycle_a": cycle_a, "cycle_b": cycle_b}
@@ -287,16 +278,16 @@ class CycleGAN(
 
     def discriminator_loss(self, discriminator: nn.Module, real, fake, ctx):
         """0.5 * (loss on real + loss on (pooled) fake), the official ``backward_D_basic``."""
-        mode = self.losses.gan_mode
+        adversarial = self.adversarial
         with ctx.autocast():
             if per_image(discriminator) and real.shape[1:] == fake.shape[1:]:
                 # One call on real and fake together: the same scores as two calls, fewer and larger kernels.
                 on_real, on_fake = discriminator(torch.cat([real, fake])).split([len(real), len(fake)])
             else:
                 on_real, on_fake = discriminator(real), discriminator(fake)
-            loss = 0.5 * (gan_loss(on_real, True, mode) + gan_loss(on_fake, False, mode))
-        if mode == "wgangp" and self.losses.gradient_penalty > 0:
-            loss = loss + self.losses.gradient_penalty * gradient_penalty(discriminator, real, fake)
+            loss = 0.5 * (adversarial(on_real, True) + adversarial(on_fake, False))
+        if adversarial.critic and self.losses.gradient_penalty > 0:
+            loss = loss + self.losses.gradient_penalty * wgan_gp(discriminator, real, fake)
         return loss
 
     def train_step(self, batch, step, ctx):

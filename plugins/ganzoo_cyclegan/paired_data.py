@@ -22,10 +22,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ganzoo.data.base import ImageDataset
-from ganzoo.data.images import read_image
-from ganzoo.data.shapes import FAMILY_HUES, ShapesDataset
-from ganzoo.errors import DataError, did_you_mean
+from ganzoo.api import FAMILY_HUES, DataError, ImageDataset, ShapesDataset, did_you_mean, read_image
 from ganzoo_cyclegan.data import missing_folder_error, resize_crop_flip, usable_images
 
 PIX2PIX_DATASETS_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets"

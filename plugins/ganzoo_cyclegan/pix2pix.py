@@ -11,24 +11,22 @@ the true output).
 from __future__ import annotations
 
 import random
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 from pydantic import Field
 
-from ganzoo.errors import DataError
-from ganzoo.model import GANModel
-from ganzoo.recipe import StrictModel
-from ganzoo_cyclegan.model import frozen, gan_loss, generate_as_official_test, gradient_penalty
+from ganzoo.api import AdversarialLoss, AdversarialLossName, DataError, GANModel, StrictModel, adversarial_loss, frozen, wgan_gp
+from ganzoo_cyclegan.model import generate_as_official_test
 
 
 class Pix2PixLosses(StrictModel):
     """Official pix2pix training defaults: vanilla GAN, lambda_L1 100, no image pool."""
 
-    gan_mode: Literal["vanilla", "lsgan", "wgangp"] = "vanilla"
+    gan_mode: AdversarialLossName = Field("vanilla", description="a registered adversarial loss: vanilla, lsgan, wgangp, hinge, ...")
     l1: float = Field(100.0, ge=0, description="lambda_L1: weight of |G(input) - output|")
-    gradient_penalty: float = Field(10.0, ge=0, description="lambda_gp, used only with gan_mode wgangp")
+    gradient_penalty: float = Field(10.0, ge=0, description="lambda_gp, used only with a critic loss (gan_mode wgangp)")
 
 
 class Pix2Pix(
@@ -99,14 +97,19 @@ class Pix2Pix(
 
     # ------------------------------------------------------------------ training
 
+    @property
+    def adversarial(self) -> AdversarialLoss:
+        """The adversarial loss ``losses.gan_mode`` names in the losses registry."""
+        return adversarial_loss(self.losses.gan_mode)
+
     def discriminator_loss(self, source, real, fake, ctx):
         """0.5 * [loss(D(input, fake), fake) + loss(D(input, real), real)], the official ``backward_D``."""
-        D, mode = self.nets["discriminator"], self.losses.gan_mode
+        D, adversarial = self.nets["discriminator"], self.adversarial
         fake_pair, real_pair = torch.cat([source, fake.detach()], 1), torch.cat([source, real], 1)
         with ctx.autocast():
-            loss = 0.5 * (gan_loss(D(fake_pair), False, mode) + gan_loss(D(real_pair), True, mode))
-        if mode == "wgangp" and self.losses.gradient_penalty > 0:
-            loss = loss + self.losses.gradient_penalty * gradient_penalty(D, real_pair, fake_pair)
+            loss = 0.5 * (adversarial(D(fake_pair), False) + adversarial(D(real_pair), True))
+        if adversarial.critic and self.losses.gradient_penalty > 0:
+            loss = loss + self.losses.gradient_penalty * wgan_gp(D, real_pair, fake_pair)
         return loss
 
     def train_step(self, batch, step, ctx):
@@ -118,7 +121,7 @@ class Pix2Pix(
         d_loss = self.discriminator_loss(source, real, fake, ctx)
         ctx.optimize(d_loss, "discriminator")
         with frozen(D), ctx.autocast():
-            adv = gan_loss(D(torch.cat([source, fake], 1)), True, self.losses.gan_mode)
+            adv = self.adversarial(D(torch.cat([source, fake], 1)), True, for_discriminator=False)
             l1 = (fake.float() - real.float()).abs().mean()
             g_loss = adv + self.losses.l1 * l1
         ctx.optimize(g_loss, "generator")

@@ -3,7 +3,7 @@
 Registered lazily: nothing here imports torch until a network, dataset or the model is used.
 """
 
-from ganzoo.hookspecs import hookimpl
+from ganzoo.api import hookimpl
 
 
 @hookimpl

@@ -30,8 +30,7 @@ from typing import Any
 
 import torch
 
-from ganzoo.checkpoint import layout_mismatch, load_official_checkpoint
-from ganzoo.errors import CheckpointError, GanzooError
+from ganzoo.api import CheckpointError, GanzooError, layout_mismatch, load_official_checkpoint, save_converted
 
 from .data import CELEBA_ATTRIBUTES, DEFAULT_ATTRIBUTES, RAFD_EXPRESSIONS
 from .networks import Discriminator, Generator
@@ -156,6 +155,5 @@ def convert(paths, out_dir, *, image_size: int | None = None, domains: list[str]
         "networks": networks,
         "data": {"name": dataset, "image_size": int(image_size or 128), **(data or {"domains": names})},
     }
-    from ganzoo.checkpoint import save_converted
 
     return save_converted("stargan", out_dir, domains=names, recipe=recipe, state_dicts=states)

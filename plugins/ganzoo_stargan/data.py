@@ -21,10 +21,18 @@ from pathlib import Path
 
 import torch
 
-from ganzoo.data.base import ImageDataset
-from ganzoo.data.imagefolder import ImageFolderDataset
-from ganzoo.data.images import center_crop, hflip, read_image, resize, to_tensor
-from ganzoo.errors import DataError, SplitMissing, did_you_mean
+from ganzoo.api import (
+    DataError,
+    ImageDataset,
+    ImageFolderDataset,
+    SplitMissing,
+    center_crop,
+    did_you_mean,
+    hflip,
+    read_image,
+    resize,
+    to_tensor,
+)
 
 CELEBA_ATTRIBUTES = (
     "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "

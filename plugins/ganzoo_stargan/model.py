@@ -33,9 +33,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from ganzoo.errors import GanzooError, did_you_mean
-from ganzoo.model import GANModel, differentiable_twice, frozen, input_gradient, per_image
-from ganzoo.recipe import OptimConfig, StrictModel
+from ganzoo.api import GANModel, GanzooError, OptimConfig, StrictModel, dataset_label_kind, did_you_mean, frozen, per_image, wgan, wgan_gp
 
 from .data import DEFAULT_ATTRIBUTES, HAIR_COLOURS
 
@@ -57,13 +55,9 @@ class StarGANOptim(OptimConfig):
 
 
 def gradient_penalty(critic: torch.nn.Module, x_real: torch.Tensor, x_fake: torch.Tensor) -> torch.Tensor:
-    """WGAN-GP (Gulrajani et al. 2017): E[(‖∇D(x̂)‖₂ - 1)²] at x̂ = αx + (1-α)x̃, one α ~ U(0,1) per image."""
-    alpha = torch.rand(x_real.shape[0], 1, 1, 1, device=x_real.device)
-    x_hat = (alpha * x_real + (1 - alpha) * x_fake.detach()).requires_grad_(True)
-    with differentiable_twice():
-        scores, _ = critic(x_hat)
-    grad = input_gradient(scores, x_hat)
-    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+    """WGAN-GP (Gulrajani et al. 2017): E[(‖∇D(x̂)‖₂ - 1)²] at x̂ = αx + (1-α)x̃, one α ~ U(0,1) per image,
+    on the source head of StarGAN's two-headed critic (D returns source scores and domain logits)."""
+    return wgan_gp(lambda x: critic(x)[0], x_real, x_fake)
 
 
 def parse_attribute_assignments(text: str | Mapping[str, int], names: list[str]) -> dict[str, int]:
@@ -119,7 +113,7 @@ class StarGAN(
 
     def __init__(self, recipe, domains):
         super().__init__(recipe, domains)
-        self.label_kind = _label_kind_of(recipe.data.name)
+        self.label_kind = dataset_label_kind(recipe.data.name)
         #: joint models: how many of ``domains`` (the first ones) are CelebA attributes; the rest are RaFD expressions
         self.num_attributes = len(self.domains)
         if self.label_kind == "joint":
@@ -231,9 +225,9 @@ class StarGAN(
                     logits = logits[: len(x_real)]
                 else:
                     (scores, logits), fake_scores = D(x_real), D(x_fake)[0]
-                d_real = -scores.float().mean()
+                d_real = wgan(scores, True)
                 d_cls = self.classification_loss(logits, y_org)
-                d_fake = fake_scores.float().mean()
+                d_fake = wgan(fake_scores, False)
             d_gp = gradient_penalty(D, x_real, x_fake.float())  # fp32: a penalty on gradients needs the precision
             ctx.optimize(d_real + d_fake + l.cls * d_cls + l.gp * d_gp, "discriminator")
         logs.update({"D/real": d_real.detach(), "D/fake": d_fake.detach(), "D/cls": d_cls.detach(), "D/gp": d_gp.detach()})
@@ -243,7 +237,7 @@ class StarGAN(
             with frozen(D), ctx.autocast():
                 x_fake = G(x_real, c_trg)
                 scores, logits = D(x_fake)
-                g_adv = -scores.float().mean()
+                g_adv = wgan(scores, True)
                 g_cls = self.classification_loss(logits, y_trg)
                 g_rec = (G(x_fake, c_org).float() - x_real.float()).abs().mean()
             ctx.optimize(g_adv + l.cls * g_cls + l.rec * g_rec, "generator")
@@ -357,14 +351,3 @@ class StarGAN(
         target = torch.full((images.shape[0],), index, dtype=torch.long, device=images.device)
         given = labels if self.label_kind in ("attributes", "joint") else None
         return self.translate(images, target, source_labels=given)
-
-
-def _label_kind_of(dataset_name: str) -> str:
-    """What the dataset's labels are ("one-hot" unless its class says otherwise)."""
-    from ganzoo.plugins import get_registry
-
-    try:
-        dataset_cls = get_registry().get("datasets", dataset_name)
-    except Exception:
-        return "one-hot"
-    return getattr(dataset_cls, "label_kind", "one-hot")

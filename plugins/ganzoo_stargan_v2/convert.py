@@ -21,8 +21,7 @@ from typing import Any
 
 import torch
 
-from ganzoo.checkpoint import layout_mismatch, load_official_checkpoint
-from ganzoo.errors import CheckpointError
+from ganzoo.api import CheckpointError, GanzooError, layout_mismatch, load_official_checkpoint, save_converted
 
 from .networks import Discriminator, Generator, MappingNetwork, StyleEncoder
 
@@ -274,9 +273,6 @@ def convert_to_folder(paths, out_dir, *, image_size: int | None = None, domains:
     The first file gives the inference (EMA) networks; an optional ``*_nets.ckpt`` adds the
     training networks and the discriminator. Without it, the EMA weights serve as both.
     """
-    from ganzoo.checkpoint import save_converted
-    from ganzoo.errors import GanzooError
-
     if options:
         raise GanzooError(f"ganzoo convert stargan_v2 takes no option {sorted(options)[0]!r}; use --domains and --image-size.")
     if not 1 <= len(paths) <= 2:

@@ -11,12 +11,9 @@ import random
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 
-from ganzoo.data.base import balanced_index
-from ganzoo.model import GANModel, differentiable_twice, frozen, input_gradient
-from ganzoo.recipe import OptimConfig, StrictModel
+from ganzoo.api import GANModel, OptimConfig, StrictModel, balanced_index, differentiable_twice, frozen, r1, vanilla
 
 
 class StarGANv2Losses(StrictModel):
@@ -39,15 +36,9 @@ class StarGANv2Optim(OptimConfig):
     weight_decay: float = Field(1e-4, ge=0)
 
 
-def r1_penalty(d_out: torch.Tensor, x_real: torch.Tensor, scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
-    """Zero-centred gradient penalty on reals: 0.5 * E[ ||∇_x D(x)||² ] (Mescheder et al. 2018).
-
-    The gradient flows through the discriminator's mixed-precision forward (the one the adversarial loss
-    uses, as officially); the penalty itself is summed in fp32, and under fp16 the gradient is taken at
-    the grad scaler's scale so it does not underflow (:func:`ganzoo.model.input_gradient`).
-    """
-    grad = input_gradient(d_out, x_real, scaler)
-    return 0.5 * grad.pow(2).flatten(1).sum(1).mean()
+# Zero-centred gradient penalty on reals, 0.5 * E[ ||∇_x D(x)||² ] (Mescheder et al. 2018): the core's R1. Its gradient
+# flows through the discriminator's mixed-precision forward, the one the adversarial loss uses, as officially.
+r1_penalty = r1  # registered as stargan_v2.r1
 
 
 class StarGANv2(
@@ -114,9 +105,7 @@ class StarGANv2(
 
     def training_item(self, dataset, index: int, rng: random.Random) -> dict[str, torch.Tensor]:
         """Source (x, y) plus a class-balanced reference pair (x_ref, x_ref2) of one target domain y_ref."""
-        groups = getattr(dataset, "_ganzoo_groups", None)
-        if groups is None:
-            groups = dataset._ganzoo_groups = dataset.indices_by_label()
+        groups = dataset.label_groups()
         y_ref = rng.choice([d for d, g in enumerate(groups) if g])
         ref, ref2 = balanced_index(groups, rng, y_ref), balanced_index(groups, rng, y_ref)
         return {
@@ -142,13 +131,13 @@ class StarGANv2(
         x_real = x_real.detach().requires_grad_(True)
         with ctx.autocast(), differentiable_twice():  # R1 differentiates this forward twice
             out = D(x_real, y_org)
-            loss_real = F.binary_cross_entropy_with_logits(out.float(), torch.ones_like(out, dtype=torch.float32))
-        loss_reg = r1_penalty(out, x_real, ctx.scaler)
+            loss_real = vanilla(out, True)
+        loss_reg = r1(out, x_real, ctx.scaler)
         with torch.no_grad(), ctx.autocast():
             x_fake = G(x_real.detach(), self.style(y_trg, z=z, x_ref=x_ref))
         with ctx.autocast():
             out = D(x_fake, y_trg)
-            loss_fake = F.binary_cross_entropy_with_logits(out.float(), torch.zeros_like(out, dtype=torch.float32))
+            loss_fake = vanilla(out, False)
         loss = self.losses.adv * (loss_real + loss_fake) + self.losses.r1 * loss_reg
         return loss, {"real": loss_real.detach(), "fake": loss_fake.detach(), "reg": loss_reg.detach()}
 
@@ -160,7 +149,7 @@ class StarGANv2(
             s_trg = self.style(y_trg, **first)
             x_fake = G(x_real, s_trg)
             out = D(x_fake, y_trg)
-            loss_adv = F.binary_cross_entropy_with_logits(out.float(), torch.ones_like(out, dtype=torch.float32))
+            loss_adv = vanilla(out, True)
             # style reconstruction
             loss_sty = (E(x_fake, y_trg).float() - s_trg.float()).abs().mean()
             # diversity sensitive: the second output is a constant target (the official code detaches it;

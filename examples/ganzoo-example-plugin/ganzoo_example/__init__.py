@@ -1,6 +1,6 @@
 """A minimal ganzoo plugin: a ``gradients`` dataset and a ``tiny_cgan`` model."""
 
-from ganzoo.hookspecs import hookimpl
+from ganzoo.api import hookimpl
 
 
 @hookimpl

@@ -4,7 +4,7 @@ import random
 
 import torch
 
-from ganzoo.data.base import ImageDataset
+from ganzoo.api import ImageDataset
 
 
 class GradientsDataset(ImageDataset):

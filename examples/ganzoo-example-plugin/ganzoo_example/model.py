@@ -4,8 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo.model import GANModel
-from ganzoo.recipe import StrictModel
+from ganzoo.api import GANModel, StrictModel
 
 
 class TinyGenerator(nn.Module):

@@ -22,6 +22,8 @@ What is here:
   :data:`AdversarialLossName`, :func:`adversarial_loss`, and the penalties :func:`wgan_gp`, :func:`r1`
 - data: :class:`ImageDataset`, :func:`balanced_index`, the image helpers, the image-folder and shapes datasets
 - official checkpoints: :func:`load_official_checkpoint`, :func:`layout_mismatch`, :func:`save_converted`
+- what a family ships: :class:`PretrainedEntry` (``pretrained`` registry entries), :func:`package_recipes`
+  (its recipes, to register under ``recipes``)
 - errors: :class:`GanzooError` and its kinds, :func:`did_you_mean`
 """
 
@@ -56,6 +58,8 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("ImageFolderDataset", "header_problem"), "ganzoo.data.imagefolder"),
     **dict.fromkeys(("ShapesDataset", "FAMILY_HUES"), "ganzoo.data.shapes"),
     **dict.fromkeys(("load_official_checkpoint", "layout_mismatch", "save_converted"), "ganzoo.checkpoint"),
+    "PretrainedEntry": "ganzoo.zoo",
+    "package_recipes": "ganzoo.recipe_names",
 }
 
 __all__ = [
@@ -107,6 +111,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time these come 
         wgan,
         wgan_gp,
     )
+    from ganzoo.recipe_names import package_recipes
+    from ganzoo.zoo import PretrainedEntry
     from ganzoo.model import (
         AttributeModel,
         GANModel,

@@ -15,6 +15,7 @@ from ganzoo.commands.eval_options import (DATA_HELP, DeviceOption, FeatureNetOpt
                                          MetricsOption, NumRealOption, NumValOption, OutputsOption, SeedOption, eval_options,
                                          metric_names)
 from ganzoo.console import err, friendly, out
+from ganzoo.console import registry as _registry
 from ganzoo.errors import GanzooError
 
 app = typer.Typer(
@@ -29,15 +30,6 @@ app.add_typer(config_app, name="config")
 
 KIND_ALIASES = {"generator": "generators", "discriminator": "discriminators", "loss": "losses", "dataset": "datasets",
                 "metric": "metrics", "model": "models", "recipe": "recipes"}
-
-
-def _registry():
-    from ganzoo.plugins import failures, get_registry
-
-    registry = get_registry()
-    for name, why in {**failures, **command_failures}.items():
-        err.print(f"[yellow]warning:[/] plugin [bold]{name}[/] failed to load and was skipped ({why}).", highlight=False)
-    return registry
 
 
 # --------------------------------------------------------------------------- list / info
@@ -432,7 +424,7 @@ def eval_cmd(
 
 
 # Commands that plugins add (ganzoo's own compare, bench, ... among them), each wrapped in `friendly`.
-from ganzoo.plugins import command_failures, register_commands  # noqa: E402 - after the core commands exist
+from ganzoo.plugins import register_commands  # noqa: E402 - after the core commands exist
 
 register_commands(app, wrap=friendly)
 

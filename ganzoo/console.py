@@ -32,3 +32,13 @@ def friendly(fn):
             raise typer.Exit(code=exc.exit_code) from None
 
     return wrapper
+
+
+def registry():
+    """The plugin registry, after warning (once per command) about plugins that failed to load."""
+    from ganzoo.plugins import command_failures, failures, get_registry
+
+    loaded = get_registry()
+    for name, why in {**failures, **command_failures}.items():
+        err.print(f"[yellow]warning:[/] plugin [bold]{name}[/] failed to load and was skipped ({why}).", highlight=False)
+    return loaded

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from ganzoo.console import friendly, out
+from ganzoo.console import friendly, out, registry
 from ganzoo.errors import GanzooError
 
 
@@ -32,7 +32,7 @@ def register_commands(app) -> None:
 
         from ganzoo.bench import print_table, run_bench
 
-        _registry()
+        registry()
         if precision not in ("auto", "fp32", "bf16", "fp16"):
             raise GanzooError(f'--precision "{precision}" is not one of auto, fp32, bf16, fp16.')
         result = run_bench(target, img_size=img_size, batch=batch, precision=precision, compile=compile_, device=device,

@@ -10,7 +10,7 @@ import typer
 from ganzoo.commands.eval_options import (DATA_HELP, DeviceOption, FeatureNetOption, FidWeightsOption, LpipsWeightsOption,
                                          MetricsOption, NumRealOption, NumValOption, OutputsOption, SeedOption, eval_options,
                                          metric_names)
-from ganzoo.console import err, friendly, out
+from ganzoo.console import err, friendly, out, registry
 from ganzoo.errors import GanzooError
 
 
@@ -40,6 +40,7 @@ def register_commands(app) -> None:
         """Train (or load) several models on the same data and steps, evaluate them identically, report side by side."""
         from ganzoo.compare import print_report, run_compare
 
+        registry()
         recipes = {}
         for item in recipe:
             name, sep, path = item.partition("=")

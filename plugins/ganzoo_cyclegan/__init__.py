@@ -16,8 +16,6 @@ def ganzoo_register(registry) -> None:
     registry.add("generators", "cyclegan.unet_generator", "ganzoo_cyclegan.networks:UnetGenerator")
     registry.add("discriminators", "cyclegan.nlayer_discriminator", "ganzoo_cyclegan.networks:NLayerDiscriminator")
     registry.add("discriminators", "cyclegan.pixel_discriminator", "ganzoo_cyclegan.networks:PixelDiscriminator")
-    registry.add("losses", "cyclegan.gan_loss", "ganzoo_cyclegan.model:gan_loss")
-    registry.add("losses", "cyclegan.gradient_penalty", "ganzoo_cyclegan.model:gradient_penalty")
     registry.add("models", "cyclegan", "ganzoo_cyclegan.model:CycleGAN")
     registry.add("models", "pix2pix", "ganzoo_cyclegan.pix2pix:Pix2Pix")
     registry.add("converters", "cyclegan", "ganzoo_cyclegan.convert:convert_cyclegan")

@@ -48,19 +48,6 @@ class CycleGANLosses(StrictModel):
     pool_size: int = Field(50, ge=0, description="past fakes kept per discriminator; 0 shows D only the newest fakes")
 
 
-# --------------------------------------------------------------------------- losses shared with pix2pix
-
-
-def gan_loss(prediction: torch.Tensor, target_is_real: bool, mode: str, *, for_discriminator: bool = True) -> torch.Tensor:
-    """The official ``GANLoss``: the adversarial loss registered as ``mode`` (lsgan, vanilla, wgangp, ...)."""
-    return adversarial_loss(mode)(prediction, target_is_real, for_discriminator=for_discriminator)
-
-
-# The official cycle_gan/pix2pix models define WGAN-GP (``cal_gradient_penalty``, "mixed") but never call it;
-# with an adversarial loss for a critic (gan_mode wgangp) we do, since an unconstrained critic diverges.
-gradient_penalty = wgan_gp  # registered as cyclegan.gradient_penalty
-
-
 @torch.no_grad()
 def generate_as_official_test(generator: nn.Module, images: torch.Tensor, rng: torch.Generator | None = None) -> torch.Tensor:
     """Run ``generator`` the way the official ``test.py`` does (no ``--eval``): one image at a time, train mode.

@@ -12,7 +12,6 @@ def ganzoo_register(registry) -> None:
     registry.add("generators", "stargan_v2.mapping_network", "ganzoo_stargan_v2.networks:MappingNetwork")
     registry.add("generators", "stargan_v2.style_encoder", "ganzoo_stargan_v2.networks:StyleEncoder")
     registry.add("discriminators", "stargan_v2.discriminator", "ganzoo_stargan_v2.networks:Discriminator")
-    registry.add("losses", "stargan_v2.r1", "ganzoo_stargan_v2.model:r1_penalty")
     registry.add("models", "stargan_v2", "ganzoo_stargan_v2.model:StarGANv2")
     registry.add("converters", "stargan_v2", "ganzoo_stargan_v2.convert:convert_to_folder")
     from ganzoo_stargan_v2.pretrained import WEIGHTS  # plain data

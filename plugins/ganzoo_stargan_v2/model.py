@@ -36,9 +36,6 @@ class StarGANv2Optim(OptimConfig):
     weight_decay: float = Field(1e-4, ge=0)
 
 
-# Zero-centred gradient penalty on reals, 0.5 * E[ ||∇_x D(x)||² ] (Mescheder et al. 2018): the core's R1. Its gradient
-# flows through the discriminator's mixed-precision forward, the one the adversarial loss uses, as officially.
-r1_penalty = r1  # registered as stargan_v2.r1
 
 
 class StarGANv2(

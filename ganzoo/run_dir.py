@@ -7,7 +7,7 @@
     latest.json                  {"step": N, "path": "checkpoints/step_0000000N"}: the newest complete checkpoint
     checkpoints/step_XXXXXXXX/   model folders with train_state/ (see :mod:`ganzoo.checkpoint`)
     samples/step_XXXXXXXX.png    sample sheets
-    best/                        the best model by ``eval.best`` (see :mod:`ganzoo.train_eval`)
+    best/                        the best model by ``eval.best`` (see :mod:`ganzoo.periodic_eval`)
 
 Every file is written beside its destination and renamed into place, so a kill at
 any moment leaves the previous state whole; what a kill leaves half-made is hidden
@@ -87,6 +87,8 @@ class RunDir:
             shutil.rmtree(path, ignore_errors=True)
         for path in self.path.glob(".*.tmp"):
             path.unlink(missing_ok=True)
+        for path in self.path.glob(".best.*"):  # a best/ folder caught half-written or half-replaced
+            shutil.rmtree(path, ignore_errors=True)
 
     def start_fresh(self, recipe_yaml: str) -> None:
         """A fresh run, or one killed before its first checkpoint (nothing to restore: it starts over, and the

@@ -29,7 +29,7 @@ from torch import nn
 from ganzoo import checkpoint as ckpt
 from ganzoo import distributed
 from ganzoo.data_stream import StepSampler, TrainItems, build_dataset, step_batches  # noqa: F401 - importable from here
-from ganzoo.errors import DataError, GanzooError, SplitMissing, TrainingError
+from ganzoo.errors import DataError, GanzooError, RecipeError, SplitMissing, TrainingError
 from ganzoo.model import GANModel
 from ganzoo.recipe import Recipe
 from ganzoo.run_dir import RunDir
@@ -148,6 +148,10 @@ class Trainer:
         try:
             self.val_dataset = build_dataset(self.recipe, "val", registry)
         except SplitMissing as exc:
+            if self.recipe.eval.every:
+                raise RecipeError(f"{self.recipe._source}: eval.every is {self.recipe.eval.every} but the data has no val "
+                                  f"split ({str(exc).rstrip('.')}); add one (val/<domain>/ folders beside train/) or set "
+                                  "eval.every=0.") from None
             # No val split at all: samples come from the training images. A val split that exists but is
             # broken (a domain missing, no readable images) is an error like any other data error.
             self.val_dataset = self.dataset
@@ -179,6 +183,17 @@ class Trainer:
                 path, why = skipped[0]
                 self.console.print(f"[yellow]note:[/] {len(skipped)} {split} file(s) skipped as unreadable "
                                    f"(first: {path}: {why}).", highlight=False)
+        self.evaluation = None
+        if self.recipe.eval.every:
+            from ganzoo.periodic_eval import PeriodicEval
+
+            self.evaluation = PeriodicEval(self.recipe, self.model, self.val_dataset, self.dataset, device=self.device,
+                                           registry=registry, run_dir=self.run_dir, plugin=self.plugin)
+            if self.evaluation.unavailable and not self.quiet:
+                from rich.markup import escape
+
+                for name, why in self.evaluation.unavailable.items():
+                    self.console.print(f"[yellow]note:[/] eval: {name} is n/a ({escape(why)}).", highlight=False)
         if self.dist.active:
             distributed.convert_sync_batchnorm(self.model.nets, self.device)
         self.optimizers = self.model.build_optimizers()
@@ -295,6 +310,8 @@ class Trainer:
             self._restore()
         elif main:
             self.dir.start_fresh(self.recipe.to_yaml())
+            if self.evaluation is not None:
+                self.evaluation.forget_best()
         cfg = self.cfg
         last_ckpt: Path | None = None
         last_losses: dict[str, float] = {}
@@ -340,6 +357,13 @@ class Trainer:
                         if main:
                             self.save_samples()
                         sampled_at = self.step
+                    if self.evaluation is not None and self.step % self.recipe.eval.every == 0:
+                        # Before the checkpoint: a run killed in between evaluates this step again on resume.
+                        started = time.perf_counter()
+                        if main:
+                            self.evaluation(self.step, log_file)
+                        distributed.barrier(self.dist)
+                        t0 += time.perf_counter() - started  # it_per_s measures training, not evaluation
                     if at_ckpt:
                         last_ckpt = self.save_checkpoint()
                     if stopping:

@@ -71,8 +71,8 @@ class PeriodicEval:
                 self._with_env(lambda env: self.registry.get("metrics", name)(env))
             except (WeightsUnavailable, MetricUnavailable, GanzooError) as exc:
                 if explicit or self.cfg.best and self.cfg.best.split("/")[0] == name:
-                    raise RecipeError(f"{source}: eval.metrics: {name} cannot run here ({_clause(exc)}); set its "
-                                      "eval.* weights or classifier, or remove it from eval.metrics.") from None
+                    raise RecipeError(f"{source}: eval.metrics: {name} cannot run here ({_clause(exc)}); set "
+                                      "eval.fid_weights, eval.lpips_weights or eval.classifier, or remove it from eval.metrics.") from None
                 unavailable[name] = _clause(exc)
                 continue
             names.append(name)

@@ -48,7 +48,7 @@ from ganzoo.hookspecs import hookimpl
 _LAZY: dict[str, str] = {
     **dict.fromkeys(("GANModel", "frozen", "adam", "input_gradient", "differentiable_twice", "per_image",
                      "dataset_label_kind", "StyleModel", "AttributeModel"), "ganzoo.model"),
-    "StepContext": "ganzoo.trainer",
+    "StepContext": "ganzoo.step_context",
     **dict.fromkeys(("StrictModel", "OptimConfig", "Recipe"), "ganzoo.recipe"),
     **dict.fromkeys(("AdversarialLoss", "AdversarialLossName", "adversarial_loss", "adversarial_loss_names",
                      "vanilla", "lsgan", "hinge", "wgan", "wgan_gp", "r1"), "ganzoo.losses"),
@@ -125,4 +125,4 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time these come 
         per_image,
     )
     from ganzoo.recipe import OptimConfig, Recipe, StrictModel
-    from ganzoo.trainer import StepContext
+    from ganzoo.step_context import StepContext

@@ -74,7 +74,7 @@ def _with_synthetic_data(recipe):
     from ganzoo.plugins import get_registry
     from ganzoo.recipe import load_recipe, recipe_from_dict
     from ganzoo.recipe_names import find_recipe
-    from ganzoo.trainer import build_dataset
+    from ganzoo.data_stream import build_dataset
 
     try:
         build_dataset(recipe, "train")

@@ -86,7 +86,8 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
 # --------------------------------------------------------------------------- saving
 
 
-def model_config(model, *, step: int) -> dict[str, Any]:
+def model_config(model, *, step: int, plugin: str | None = None) -> dict[str, Any]:
+    """config.json of ``model``; ``plugin`` names the plugin that registered the model (looked up when None)."""
     import ganzoo
 
     return {
@@ -94,7 +95,7 @@ def model_config(model, *, step: int) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "ganzoo_version": ganzoo.__version__,
         "model": model.name,
-        "plugin": _plugin_of(model.name),
+        "plugin": plugin or plugin_of(model.name),
         "networks": model.network_specs,
         "ema": sorted(model.ema_nets),
         "domains": model.domains,
@@ -106,17 +107,25 @@ def model_config(model, *, step: int) -> dict[str, Any]:
     }
 
 
-def _plugin_of(model_name: str) -> str:
-    from ganzoo.plugins import get_registry
+def plugin_of(model_name: str, registry=None) -> str:
+    """The plugin that registered ``model_name`` (``registry``: the one already resolved, else the process's)."""
+    if registry is None:
+        from ganzoo.plugins import get_registry
 
+        registry = get_registry()
     try:
-        return get_registry().entry("models", model_name).plugin
+        return registry.entry("models", model_name).plugin
     except Exception:
         return "unknown"
 
 
-def write_model_folder(model, folder: Path, *, step: int, train_state: dict[str, Any] | None = None) -> Path:
-    """Write the model (and optional resume state) to ``folder`` atomically; return ``folder``."""
+def write_model_folder(model, folder: Path, *, step: int, train_state: dict[str, Any] | None = None,
+                       plugin: str | None = None, extra_files: dict[str, str] | None = None) -> Path:
+    """Write the model (and optional resume state) to ``folder`` atomically; return ``folder``.
+
+    ``plugin`` is config.json's plugin name (looked up when None); ``extra_files`` (name -> text) are written
+    into the folder with the rest, so they appear together with the weights or not at all.
+    """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
@@ -127,7 +136,9 @@ def write_model_folder(model, folder: Path, *, step: int, train_state: dict[str,
             _save_tensors(net.state_dict(), tmp / f"{role}.ema.safetensors", {"role": role, "variant": "ema"})
         if train_state is not None:
             _write_train_state(tmp / "train_state", train_state)
-        atomic_write_text(tmp / CONFIG_NAME, json.dumps(model_config(model, step=step), indent=2) + "\n")
+        for name, text in (extra_files or {}).items():
+            atomic_write_text(tmp / name, text)
+        atomic_write_text(tmp / CONFIG_NAME, json.dumps(model_config(model, step=step, plugin=plugin), indent=2) + "\n")
         _fsync_dir(tmp)
         if folder.exists():
             # Move the old folder aside first, so there is never a moment without a complete copy.
@@ -290,6 +301,21 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu", with_dis
     model.step = int(config.get("step", 0))
     model.folder = folder
     return model.to(device)
+
+
+def restore_weights(model, path: str | Path) -> None:
+    """Load the weights (and EMA copies) saved in ``path`` into ``model``'s own networks, wherever they live.
+
+    Resume uses this: the live model (already on its device, compiled, channels-last) takes the values; no
+    second model is built from config.json.
+    """
+    folder = resolve_model_folder(path)
+    read_config(folder)  # a damaged config.json is reported as on load
+    for role, net in model.nets.items():
+        _load_into(net, folder / f"{role}.safetensors", role)
+    for role, net in model.ema_nets.items():
+        ema_path = folder / f"{role}.ema.safetensors"
+        _load_into(net, ema_path if ema_path.is_file() else folder / f"{role}.safetensors", role)
 
 
 def layout_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str | None:

@@ -161,11 +161,13 @@ class GANModel:
         kwargs.update(self.derived_kwargs(role))
         return {"name": name, "kwargs": kwargs}
 
-    def build(self, specs: dict[str, dict[str, Any]] | None = None, *, init: bool = True) -> None:
-        """Create ``self.nets`` (and EMA copies) from the recipe, or from saved ``specs``."""
-        from ganzoo.plugins import get_registry
+    def build(self, specs: dict[str, dict[str, Any]] | None = None, *, init: bool = True, registry=None) -> None:
+        """Create ``self.nets`` (and EMA copies) from the recipe, or from saved ``specs``; ``registry`` is the one
+        the caller already resolved (the process's when None)."""
+        if registry is None:
+            from ganzoo.plugins import get_registry
 
-        registry = get_registry()
+            registry = get_registry()
         self.network_specs = specs or {role: self.network_spec(role) for role in self.network_roles}
         self.nets = {}
         for role, spec in self.network_specs.items():

@@ -86,11 +86,38 @@ class TrainConfig(StrictModel):
     threads: int | None = Field(None, ge=1, le=1024, description="CPU threads for torch (default: torch's choice)")
 
 
-class EvalConfig(StrictModel):
-    """``eval:`` — metrics computed during and after training."""
+#: What ``eval.every`` measures when ``eval.metrics`` is empty: the quality metrics of ``ganzoo eval``, each n/a
+#: where its weights or classifier are missing (params, flops and throughput do not change while training).
+TRAIN_EVAL_METRICS = ("fid", "kid", "lpips", "domain_accuracy", "content")
 
-    metrics: list[str] = []
-    every: int = Field(0, ge=0)
+
+class EvalConfig(StrictModel):
+    """``eval:`` — metrics computed on the val split while training.
+
+    ``every: N`` runs the ``ganzoo eval`` protocol every N steps on rank 0, on the live model's inference (EMA)
+    networks, streamed (no image files), and appends ``{"step": N, "eval": {"fid/latent": ...}}`` to
+    metrics.jsonl. ``best: fid`` keeps ``best/`` in the run directory: the model folder of the step with the best
+    value (``best_mode`` min: lower is better, max: higher), with ``best/best.json`` naming the step and value.
+    Evaluation draws from its own seeded generators and puts every RNG, buffer and mode back, so a run with it
+    trains exactly the weights of a run without it.
+    """
+
+    every: int = Field(0, ge=0, description="evaluate every N steps during training; 0 disables it")
+    metrics: list[str] = Field([], description="metric names (`ganzoo list metrics`); empty: "
+                                               + ", ".join(TRAIN_EVAL_METRICS) + ", each n/a where it cannot run")
+    best: str | None = Field(None, description="metric (fid) or value (fid/latent) that picks best/; none: no best/")
+    best_mode: Literal["min", "max"] = Field("min", description="min: lower is better (fid, kid); max: higher")
+    feature_net: Literal["fid_inception", "torchvision_inception"] = "fid_inception"
+    fid_weights: str | None = Field(None, description="FID Inception weights file (or hf://..., or random for smoke tests)")
+    lpips_weights: str | None = None
+    classifier: str | None = Field(None, description="domain classifier folder (default: the one beside the data)")
+    outputs_per_input: int = Field(10, ge=1, le=1000, description="outputs per val image in modes that differ per draw")
+    num_val: int | None = Field(None, ge=1, description="val images per domain (default: all)")
+    num_real: int | None = Field(None, ge=2, description="real images per domain FID compares with (default: all)")
+    batch_size: int = Field(32, ge=1, le=65536)
+
+    def metric_names(self) -> list[str]:
+        return list(self.metrics) or list(TRAIN_EVAL_METRICS)
 
 
 class Recipe(StrictModel):
@@ -121,10 +148,6 @@ class Recipe(StrictModel):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-
-# The name before `source` was public, read by code written against it (ganzoo.trainer at the time): read-only.
-# Set on the class after pydantic built it, since an underscore name in the body would become a private attribute.
-Recipe._source = property(lambda self: self.source, doc="Read-only alias of :attr:`Recipe.source`.")
 
 
 # --------------------------------------------------------------------------- loading
@@ -263,7 +286,8 @@ def recipe_from_dict(
         if not isinstance(doc["model"], str):
             raise RecipeError(f"{source}: model: must be a registry name (a string).")
         try:
-            model_cls = get_registry().get("models", doc["model"])
+            registry = get_registry()
+            model_cls = registry.get("models", doc["model"])
         except Exception as exc:
             raise RecipeError(f"{source}: model: {exc}") from None
         doc = deep_merge(model_cls.default_recipe(), doc)
@@ -271,7 +295,27 @@ def recipe_from_dict(
     recipe.source = source
     if model_cls is not None:
         model_cls.validate_recipe(recipe, check_data=check_data)
+        if check_data:  # a model folder's recipe may name metrics of a plugin this machine lacks: not checked there
+            _check_eval(recipe.eval, registry, source)
     return recipe
+
+
+def _check_eval(cfg: EvalConfig, registry, source: str) -> None:
+    """Metric names exist in the registry and ``eval.best`` is one of them."""
+    known = registry.names("metrics")
+    for name in cfg.metrics:
+        if name not in known:
+            raise RecipeError(f'{source}: eval.metrics: unknown metric "{name}".{did_you_mean(name, known)} '
+                              f"Metrics: {', '.join(known)}.")
+    if cfg.best is None:
+        return
+    names = cfg.metric_names()
+    if cfg.best.split("/")[0] not in names:
+        raise RecipeError(f'{source}: eval.best: "{cfg.best}" is not among the metrics evaluated ({", ".join(names)}); '
+                          "add it to eval.metrics or choose one of them.")
+    if not cfg.every:
+        raise RecipeError(f"{source}: eval.best is {cfg.best} but eval.every is 0, so nothing is evaluated; "
+                          "set eval.every=N (steps).")
 
 
 # --------------------------------------------------------------------------- validation helpers

@@ -1,8 +1,12 @@
 """One generic training loop for every model family.
 
 The model plugin owns its train step (losses, which optimiser steps when);
-the trainer owns the rest: device, precision, data streaming, EMA, learning
-rate schedules, checkpoints, resume, samples, logs and progress.
+the trainer owns the rest: device, precision, EMA, learning rate schedules,
+checkpoints, resume, samples, logs and progress. Its pieces live beside it:
+:mod:`ganzoo.run_dir` (what is on disk and how it survives a kill),
+:mod:`ganzoo.data_stream` (step-seeded batches), :mod:`ganzoo.trial_step`
+(the check before the run directory exists) and :mod:`ganzoo.step_context`
+(what a train step gets).
 """
 
 from __future__ import annotations
@@ -10,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import random
-import shutil
 import signal
 import time
 import warnings
@@ -26,9 +28,13 @@ from torch import nn
 
 from ganzoo import checkpoint as ckpt
 from ganzoo import distributed
-from ganzoo.errors import DataError, GanzooError, SplitMissing, TrainingError
-from ganzoo.model import GANModel, data_kwargs
+from ganzoo.data_stream import build_dataset, step_batches
+from ganzoo.errors import DataError, GanzooError, RecipeError, SplitMissing, TrainingError
+from ganzoo.model import GANModel
 from ganzoo.recipe import Recipe
+from ganzoo.run_dir import RunDir
+from ganzoo.step_context import StepContext  # noqa: F401 - models and tests import it from here
+from ganzoo.trial_step import trial_step
 
 
 # --------------------------------------------------------------------------- device and precision
@@ -55,110 +61,6 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
         return "bf16"
     return "fp32"
-
-
-@dataclass
-class StepContext:
-    """What a model's ``train_step`` gets from the trainer."""
-
-    device: torch.device
-    precision: str
-    optimizers: dict[str, torch.optim.Optimizer]
-    scaler: torch.amp.GradScaler | None = None
-    rank: int = 0
-    world_size: int = 1
-
-    def autocast(self):
-        """Mixed precision for forward passes (losses that need fp32 should leave it)."""
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
-
-    def randn(self, n: int, *shape: int, device=None) -> torch.Tensor:
-        """Per-example Gaussian noise for this process's ``n`` examples that does not depend on how the global
-        batch is split: every rank draws the whole global batch's noise and keeps its own rows, so the RNG
-        stays in step across ranks and a distributed run draws what the 1-process run draws."""
-        if self.world_size == 1:
-            return torch.randn(n, *shape, device=device)
-        full = torch.randn(n * self.world_size, *shape, device=device)
-        return full[self.rank * n:(self.rank + 1) * n]
-
-    def optimize(self, loss: torch.Tensor, *roles: str) -> None:
-        """Zero every gradient, back-propagate ``loss`` and step the optimisers of ``roles``."""
-        for opt in self.optimizers.values():
-            opt.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            for role in roles:
-                self.scaler.step(self.optimizers[role])
-            self.scaler.update()
-        else:
-            loss.backward()
-            for role in roles:
-                self.optimizers[role].step()
-
-
-# --------------------------------------------------------------------------- data streaming
-
-
-class StepSampler(torch.utils.data.Sampler):
-    """Yields, for each step, a list of ``(index, seed)`` pairs drawn from ``(seed, step)`` alone.
-
-    Indices are class balanced (a random domain, then a random image of it), as
-    the official StarGAN v2 loader samples. Because nothing depends on earlier
-    steps, a resumed run continues with exactly the batches it would have seen.
-    """
-
-    def __init__(self, groups: list[list[int]], batch_size: int, seed: int, start_step: int, total_steps: int, balanced: bool = True,
-                 rank: int = 0, world_size: int = 1):
-        self.groups, self.batch_size, self.seed = groups, batch_size, seed
-        self.start_step, self.total_steps, self.balanced = start_step, total_steps, balanced
-        self.all_indices = [i for g in groups for i in g]
-        # Under DDP ``batch_size`` is the global batch; this rank takes its contiguous chunk of it.
-        self.rank, self.world_size = rank, world_size
-        self.local = distributed.check_batch(batch_size, world_size)
-
-    def __len__(self) -> int:
-        return max(0, self.total_steps - self.start_step)
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        from ganzoo.data.base import balanced_index
-
-        for step in range(self.start_step, self.total_steps):
-            rng = random.Random(self.seed * 1_000_003 + step)
-            batch = []
-            for _ in range(self.batch_size):
-                index = balanced_index(self.groups, rng) if self.balanced else rng.choice(self.all_indices)
-                batch.append((index, rng.getrandbits(63)))
-            yield batch[self.rank * self.local:(self.rank + 1) * self.local]
-
-
-class TrainItems(torch.utils.data.Dataset):
-    """Turns ``(index, seed)`` into the model's training example."""
-
-    def __init__(self, dataset, model: GANModel):
-        self.dataset, self.model = dataset, model
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
-        index, seed = key
-        return self.model.training_item(self.dataset, index, random.Random(seed))
-
-
-def build_dataset(recipe: Recipe, split: str):
-    from ganzoo.plugins import get_registry
-
-    dataset_cls = get_registry().get("datasets", recipe.data.name)
-    try:
-        return dataset_cls(split=split, **data_kwargs(recipe))
-    except DataError as exc:
-        hint = recipe.data.download_hint
-        if hint and "missing" in str(exc):
-            raise type(exc)(f"{str(exc).rstrip('.')}; {hint}") from None  # same class: SplitMissing stays SplitMissing
-        raise
 
 
 # --------------------------------------------------------------------------- EMA and schedules
@@ -202,34 +104,13 @@ class Trainer:
 
         self.recipe = recipe
         self.run_dir = Path(run_dir)
+        self.dir = RunDir(self.run_dir)
         self.resume = resume
         self.console = console or Console(stderr=True)
         self.quiet = quiet
         self.cfg = recipe.train
 
     # ------------------------------------------------------------------ setup
-
-    def _prepare_run_dir(self) -> None:
-        checkpoints = self.run_dir / "checkpoints"
-        created = [p for p in (checkpoints, *checkpoints.parents) if not p.exists()]  # deepest first
-        try:
-            checkpoints.mkdir(parents=True, exist_ok=True)
-            probe = self.run_dir / ".write-test"
-            probe.write_bytes(b"0" * 1024)
-            probe.unlink()
-        except OSError as exc:
-            raise TrainingError(f"Cannot write to the output directory {self.run_dir} ({exc.strerror or exc}); "
-                                "choose a writable --out.") from None
-        try:
-            self._check_disk_space()
-        except TrainingError:
-            for path in created:  # a full disk leaves no half-made run directory behind
-                with contextlib.suppress(OSError):
-                    path.rmdir()
-            raise
-        (self.run_dir / "samples").mkdir(exist_ok=True)
-        if self.resume:
-            _remove_leftovers(self.run_dir)
 
     def checkpoint_bytes(self) -> int:
         """About how many bytes one checkpoint of this model takes: weights, EMA copies and Adam's two moments."""
@@ -239,22 +120,6 @@ class Trainer:
         weights = sum(size(net.state_dict().values()) for group in (self.model.nets, self.model.ema_nets) for net in group.values())
         moments = 2 * sum(size(p for p in net.parameters() if p.requires_grad) for net in self.model.nets.values())
         return weights + moments
-
-    def _check_disk_space(self) -> None:
-        """Refuse to start when the disk cannot hold the checkpoints the run will keep (plus the one being written)."""
-        try:
-            free = shutil.disk_usage(self.run_dir).free
-        except OSError:
-            return  # no usage figures (some network file systems): the write probe still runs
-        have = len(list((self.run_dir / "checkpoints").glob("step_*"))) if self.resume else 0
-        count = max(1, self.cfg.keep_checkpoints + 1 - have)
-        need = count * self.checkpoint_bytes() + 16 * 2**20  # and some room for samples and logs
-        if free < need:
-            raise TrainingError(
-                f"The disk holding {self.run_dir} has {_human(free)} free but this run needs about {_human(need)} "
-                f"({count} checkpoint(s) of {_human(self.checkpoint_bytes())}); free some space, choose another --out "
-                "or lower train.keep_checkpoints."
-            )
 
     def _setup(self) -> None:
         from ganzoo.plugins import get_registry
@@ -276,10 +141,17 @@ class Trainer:
         random.seed(cfg.seed)
         np.random.seed(cfg.seed % 2**32)
 
-        self.dataset = build_dataset(self.recipe, "train")
+        # The registry is consulted here once; the dataset, model and network classes come from it.
+        registry = get_registry()
+        self.plugin = ckpt.plugin_of(self.recipe.model, registry)
+        self.dataset = build_dataset(self.recipe, "train", registry)
         try:
-            self.val_dataset = build_dataset(self.recipe, "val")
+            self.val_dataset = build_dataset(self.recipe, "val", registry)
         except SplitMissing as exc:
+            if self.recipe.eval.every:
+                raise RecipeError(f"{self.recipe.source}: eval.every is {self.recipe.eval.every} but the data has no val "
+                                  f"split ({str(exc).rstrip('.')}); add one (val/<domain>/ folders beside train/) or set "
+                                  "eval.every=0.") from None
             # No val split at all: samples come from the training images. A val split that exists but is
             # broken (a domain missing, no readable images) is an error like any other data error.
             self.val_dataset = self.dataset
@@ -293,9 +165,9 @@ class Trainer:
                 f"The val split's domains ({', '.join(self.val_dataset.domains)}) differ from the train split's "
                 f"({', '.join(self.dataset.domains)}); give val/ the same domain folders as train/ or set data.domains."
             )
-        model_cls = get_registry().get("models", self.recipe.model)
+        model_cls = registry.get("models", self.recipe.model)
         self.model: GANModel = model_cls(self.recipe, self.dataset.domains)
-        self.model.build()
+        self.model.build(registry=registry)
         self.model.to(self.device)
         if cfg.channels_last:
             for net in self.model.nets.values():
@@ -311,6 +183,17 @@ class Trainer:
                 path, why = skipped[0]
                 self.console.print(f"[yellow]note:[/] {len(skipped)} {split} file(s) skipped as unreadable "
                                    f"(first: {path}: {why}).", highlight=False)
+        self.evaluation = None
+        if self.recipe.eval.every:
+            from ganzoo.periodic_eval import PeriodicEval
+
+            self.evaluation = PeriodicEval(self.recipe, self.model, self.val_dataset, self.dataset, device=self.device,
+                                           registry=registry, run_dir=self.run_dir, plugin=self.plugin)
+            if self.evaluation.unavailable and not self.quiet:
+                from rich.markup import escape
+
+                for name, why in self.evaluation.unavailable.items():
+                    self.console.print(f"[yellow]note:[/] eval: {name} is n/a ({escape(why)}).", highlight=False)
         if self.dist.active:
             distributed.convert_sync_batchnorm(self.model.nets, self.device)
         self.optimizers = self.model.build_optimizers()
@@ -324,88 +207,18 @@ class Trainer:
         self.step = 0
 
     def _probe(self) -> None:
-        """Run the model's train step once on a 2-image batch, without updating anything, before the run directory
-        exists: networks that build but cannot process images of data.image_size (a discriminator that shrinks them
-        to nothing, a loss whose shapes disagree) fail here as one RecipeError instead of at the first step.
-
-        Weights are not stepped; buffers (batch-norm statistics), the model's training state and every RNG are put
-        back afterwards, so the run that follows is exactly the run without the probe.
-        """
-        from torch.utils.data import default_collate
-
-        from ganzoo.errors import RecipeError
-
-        groups = [g for g in self.dataset.indices_by_label() if g]
+        """The trial step (see :mod:`ganzoo.trial_step`): a recipe whose networks cannot run fails before the run
+        directory exists."""
         local = distributed.check_batch(self.recipe.data.batch_size, self.dist.world_size)
-        n = min(2, local)
-        picks = []
-        for k in range(n):  # one item of each domain in turn, as a real batch mixes them
-            group = groups[k % len(groups)]
-            picks.append(group[(k // len(groups)) % len(group)])
-        rng_state = ckpt.capture_rng()
-        training_state = self.model.training_state()
-        nets = self.model.nets
-        buffers = {role: [b.detach().clone() for b in net.buffers()] for role, net in nets.items()}
-        modes = [(m, m.training) for net in nets.values() for m in net.modules()]
-        running: list[str] = []  # the roles whose forward is in progress: the last one is where it failed
-
-        def enter(role):
-            def hook(module, args):
-                running.append(role)
-            return hook
-
-        def leave(module, args, output):
-            running.pop()  # returns None: a forward hook's return value would replace the output
-
-        hooks = []
-        for role, net in nets.items():
-            hooks.append(net.register_forward_pre_hook(enter(role)))
-            hooks.append(net.register_forward_hook(leave))
-        ctx = _ProbeContext(self.device, self.precision, {}, None)
         try:
-            batch = default_collate([self.model.training_item(self.dataset, i, random.Random(k)) for k, i in enumerate(picks)])
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            self.model.current_step = 0
-            self.model.train_step(batch, 0, ctx)
+            trial_step(self.model, self.dataset, self.recipe, device=self.device, precision=self.precision, local_batch=local)
         except torch.OutOfMemoryError:
             raise self._out_of_memory("in a trial step on 2 images before training; nothing was written") from None
-        except (RuntimeError, ValueError, IndexError) as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
-            reason = reason if len(reason) <= 240 else reason[:237] + "..."
-            size, model = self.recipe.data.image_size, self.recipe.model
-            if running:
-                role = running[-1]
-                where = (f"networks.{role} ({self.model.network_specs[role]['name']}) fails on {n} image(s) of "
-                         f"{size}x{size} px ({reason})")
-            else:
-                where = f"the first training step fails on {n} image(s) of {size}x{size} px ({reason})"
-            raise RecipeError(f"{self.recipe._source}: {model}: {where}; use a larger data.image_size or change the "
-                              "networks' arguments (depth, layers) to fit it.") from None
-        finally:
-            for hook in hooks:
-                hook.remove()
-            with torch.no_grad():
-                for role, net in nets.items():
-                    for buf, saved in zip(net.buffers(), buffers[role]):
-                        buf.copy_(saved)
-            for module, training in modes:
-                module.training = training
-            for net in nets.values():
-                net.zero_grad(set_to_none=True)
-            self.model.load_training_state({k: v.cpu() for k, v in training_state.items()})
-            ckpt.restore_rng(rng_state)
-
-    def _has_checkpoint(self) -> bool:
-        checkpoints = self.run_dir / "checkpoints"
-        return (self.run_dir / "latest.json").is_file() or any((c / ckpt.CONFIG_NAME).is_file() for c in checkpoints.glob("step_*"))
 
     def _restore(self) -> None:
+        """Put the newest checkpoint's weights, optimiser, schedule, scaler, RNG and model state into this run."""
         folder = ckpt.resolve_model_folder(self.run_dir)
-        loaded = ckpt.load_model(folder, device=self.device)
-        for role, net in self.model.nets.items():
-            net.load_state_dict(loaded.nets[role].state_dict())
-        for role, net in self.model.ema_nets.items():
-            net.load_state_dict(loaded.ema_nets[role].state_dict())
+        ckpt.restore_weights(self.model, folder)
         state = ckpt.read_train_state(folder)
         for name, opt in self.optimizers.items():
             _load_optimizer_state(opt, state["optimizers"][name])
@@ -416,32 +229,14 @@ class Trainer:
         ckpt.restore_rng(state["rng"])
         self.model.load_training_state(state["model"])
         self.step = state["step"]
-        # Drop log lines written after this checkpoint by the interrupted run (a kill can leave the last one cut short).
-        log = self.run_dir / "metrics.jsonl"
-        if log.exists() and self.dist.is_main:
-            kept = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
-                    if (step := _log_step(line)) is not None and step <= self.step]
-            ckpt.atomic_write_text(log, "".join(line + "\n" for line in kept))
+        if self.dist.is_main:
+            self.dir.truncate_log(self.step)
 
     # ------------------------------------------------------------------ pieces of the loop
 
     def _loader(self) -> Iterator[dict[str, torch.Tensor]]:
-        cfg, data = self.cfg, self.recipe.data
-        sampler = StepSampler(self.dataset.indices_by_label(), data.batch_size, cfg.seed, self.step, cfg.steps,
-                              rank=self.dist.rank, world_size=self.dist.world_size)
-        loader = torch.utils.data.DataLoader(
-            TrainItems(self.dataset, self.model),
-            batch_sampler=sampler,
-            num_workers=data.num_workers,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
-            prefetch_factor=4 if data.num_workers > 0 else None,
-            # Its own generator: creating the iterator must not draw from the global RNG, or a resumed
-            # run would see different random numbers from the uninterrupted one.
-            generator=torch.Generator().manual_seed(cfg.seed),
-        )
-        for batch in loader:
-            yield {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        return step_batches(self.dataset, self.model, self.recipe, start_step=self.step, device=self.device,
+                            rank=self.dist.rank, world_size=self.dist.world_size)
 
     def save_checkpoint(self) -> Path:
         state = {
@@ -455,19 +250,10 @@ class Trainer:
         for role, net in self.model.nets.items():
             if not bool(torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all()):  # one readback per net
                 raise TrainingError(f"The {role} weights are not finite at step {self.step}; no checkpoint was written.")
-        name = f"step_{self.step:08d}"
         if not self.dist.is_main:  # rank 0 writes; the others wait until the folder is complete
             distributed.barrier(self.dist)
-            return self.run_dir / "checkpoints" / name
-        folder = ckpt.write_model_folder(self.model, self.run_dir / "checkpoints" / name, step=self.step, train_state=state)
-        ckpt.atomic_write_text(self.run_dir / "latest.json", json.dumps({"step": self.step, "path": f"checkpoints/{name}"}) + "\n")
-        old = sorted(p for p in (self.run_dir / "checkpoints").glob("step_*") if p.name != name)
-        for stale in old[: max(0, len(old) - (self.cfg.keep_checkpoints - 1))]:
-            # Renamed out of sight first: a kill during the deletion leaves a hidden leftover, never a visible
-            # step_* folder with half its files gone.
-            hidden = stale.with_name(f".{stale.name}.stale-{os.getpid()}")
-            os.replace(stale, hidden)
-            shutil.rmtree(hidden, ignore_errors=True)
+            return self.dir.checkpoints / f"step_{self.step:08d}"
+        folder = self.dir.write_checkpoint(self.model, self.step, state, keep=self.cfg.keep_checkpoints, plugin=self.plugin)
         distributed.barrier(self.dist)
         return folder
 
@@ -491,14 +277,14 @@ class Trainer:
             ref_picks = [(d, group[-1]) for d, group in enumerate(groups) if group]
             inputs.references = torch.stack([val.load(i) for _, i in ref_picks])
             inputs.reference_domains = [d for d, _ in ref_picks]
-        path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
+        path = self.dir.samples / f"step_{self.step:08d}.png"
         write_sheet(self.model, kind, inputs, path)
         return path
 
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> RunResult:
-        if not self.resume and (self.run_dir / "latest.json").exists():
+        if not self.resume and self.dir.holds_run():
             raise GanzooError(
                 f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} or choose another --out."
             )
@@ -513,21 +299,20 @@ class Trainer:
         failure = None
         if main:
             try:
-                self._prepare_run_dir()
+                self.dir.prepare(resume=self.resume, checkpoint_bytes=self.checkpoint_bytes(),
+                                 keep_checkpoints=self.cfg.keep_checkpoints)
             except GanzooError as exc:
                 failure = exc
         # Under torchrun the other ranks learn of rank 0's failure here instead of waiting for it at a barrier.
         if distributed.any_rank(failure is not None, self.dist, self.device):
             raise failure or TrainingError(f"Rank 0 could not prepare the run directory {self.run_dir}; see its message.")
-        if self.resume and self._has_checkpoint():
+        if self.resume and self.dir.has_checkpoint():
             self._restore()
         elif main:
-            # A fresh run, or one killed before its first checkpoint (nothing to restore: it starts over, and the
-            # log lines it wrote go).
-            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
-            ckpt.atomic_write_text(self.run_dir / "recipe.yaml", self.recipe.to_yaml())
+            self.dir.start_fresh(self.recipe.to_yaml())
+            if self.evaluation is not None:
+                self.evaluation.forget_best()
         cfg = self.cfg
-        log_path = self.run_dir / "metrics.jsonl"
         last_ckpt: Path | None = None
         last_losses: dict[str, float] = {}
         interrupted = False
@@ -540,7 +325,7 @@ class Trainer:
         stop = _StopRequest()
         sampled_at = -1
         try:
-            log_ctx = open(log_path, "a", encoding="utf-8") if main else contextlib.nullcontext()
+            log_ctx = open(self.dir.log, "a", encoding="utf-8") if main else contextlib.nullcontext()
             with stop, progress, log_ctx as log_file:
                 for batch in self._loader():
                     self.model.current_step = self.step
@@ -572,6 +357,13 @@ class Trainer:
                         if main:
                             self.save_samples()
                         sampled_at = self.step
+                    if self.evaluation is not None and self.step % self.recipe.eval.every == 0:
+                        # Before the checkpoint: a run killed in between evaluates this step again on resume.
+                        started = time.perf_counter()
+                        if main:
+                            self.evaluation(self.step, log_file)
+                        distributed.barrier(self.dist)
+                        t0 += time.perf_counter() - started  # it_per_s measures training, not evaluation
                     if at_ckpt:
                         last_ckpt = self.save_checkpoint()
                     if stopping:
@@ -596,7 +388,7 @@ class Trainer:
 
     def _last_checkpoint(self) -> Path | None:
         """The newest complete checkpoint folder of this run, or None before the first one."""
-        return ckpt.resolve_model_folder(self.run_dir) if (self.run_dir / "latest.json").exists() else None
+        return self.dir.last_checkpoint()
 
     def _out_of_memory(self, when: str) -> TrainingError:
         local = distributed.check_batch(self.recipe.data.batch_size, self.dist.world_size)
@@ -702,13 +494,6 @@ class _SpeedColumn:
         return Speed()
 
 
-class _ProbeContext(StepContext):
-    """A StepContext whose updates do nothing: the probe runs the train step's forward passes only."""
-
-    def optimize(self, loss: torch.Tensor, *roles: str) -> None:
-        pass
-
-
 def _load_optimizer_state(opt: torch.optim.Optimizer, saved: dict) -> None:
     """Load an optimiser's state but keep the implementation this process chose (fused or not): a checkpoint
     written on another device or by an older version names its own, and PyTorch's loader would take that."""
@@ -727,34 +512,6 @@ def _last_finite(values: torch.Tensor) -> float:
     """The interval's last finite value (nan when it has none): the value shown and logged."""
     finite = values[torch.isfinite(values)]
     return float(finite[-1]) if len(finite) else math.nan
-
-
-def _log_step(line: str) -> int | None:
-    """The step of a metrics.jsonl line; None for a line cut short or otherwise unreadable."""
-    try:
-        step = json.loads(line).get("step")
-    except (json.JSONDecodeError, AttributeError):
-        return None
-    return step if isinstance(step, int) else None
-
-
-def _remove_leftovers(run_dir: Path) -> None:
-    """Delete what a killed process left half-made: hidden temp checkpoint folders and temp files (never a
-    visible checkpoint; those are only ever complete)."""
-    for path in (run_dir / "checkpoints").glob(".step_*"):
-        shutil.rmtree(path, ignore_errors=True)
-    for path in run_dir.glob(".*.tmp"):
-        path.unlink(missing_ok=True)
-
-
-def _human(num_bytes: float) -> str:
-    if num_bytes < 1024:
-        return f"{num_bytes:.0f} bytes"
-    for unit in ("KiB", "MiB", "GiB"):
-        num_bytes /= 1024
-        if num_bytes < 1024:
-            break
-    return f"{num_bytes:.1f} {unit}"
 
 
 def _fmt(losses: dict[str, float]) -> str:

@@ -505,7 +505,7 @@ def test_official_recipes_validate_and_name_their_data():
     official = {"gan_mode": "lsgan", "cycle_a": 10.0, "cycle_b": 10.0, "identity": 0.5, "pool_size": 50}
     assert {k: h2z.losses[k] for k in official} == official
     assert h2z.data.batch_size == 1 and h2z.optim["decay_start"] * 2 == h2z.train.steps
-    from ganzoo.trainer import build_dataset
+    from ganzoo.data_stream import build_dataset
 
     with pytest.raises(DataError, match="horse2zebra.zip"):
         build_dataset(load_recipe(ROOT / "recipes" / "cyclegan_horse2zebra.yaml", ["data.root=/nonexistent/horse2zebra"]), "train")

@@ -46,9 +46,9 @@ HOST_FACTORIES = ("rand", "randn", "randint", "randperm")
 #: Where reading back is the point: log intervals, checkpoints, samples, setup (including the one-batch probe).
 ALLOWED_FUNCTIONS = {("ganzoo/trainer.py", f"Trainer.{name}")
                      for name in ("_flush_losses", "save_checkpoint", "save_samples", "_setup", "_probe")}
-ALLOWED_FILES = {"ganzoo/checkpoint.py", "ganzoo/sheets.py"}
+ALLOWED_FILES = {"ganzoo/checkpoint.py", "ganzoo/sheets.py", "ganzoo/run_dir.py", "ganzoo/trial_step.py"}
 #: Host-side data preparation (runs in DataLoader workers on CPU tensors, before the copy to the device).
-DATA_PREPARATION = ("ganzoo/trainer.py", "TrainItems.__getitem__")
+DATA_PREPARATION = ("ganzoo/data_stream.py", "TrainItems.__getitem__")
 #: The tiny runs log and checkpoint only at their last step, and draw no samples.
 ONLY_AT_THE_END = ["train.steps=4", "train.log_every=1000", "train.checkpoint_every=1000", "train.sample_every=0"]
 

@@ -255,7 +255,7 @@ def test_live_hub_push_pull(tmp_path):
 DATASET_SCRIPT = """
 import random, sys
 from ganzoo.recipe import load_recipe
-from ganzoo.trainer import build_dataset
+from ganzoo.data_stream import build_dataset
 recipe = load_recipe(sys.argv[1])
 for split in ("train", "val"):
     ds = build_dataset(recipe, split)

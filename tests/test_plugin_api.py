@@ -132,12 +132,10 @@ def test_recipe_source_is_public_and_not_a_recipe_key():
     from ganzoo.recipe import load_recipe, recipe_from_dict
 
     recipe = load_recipe(ROOT / "recipes" / "cyclegan_shapes.yaml")
-    assert recipe.source.endswith("cyclegan_shapes.yaml") and recipe._source == recipe.source
+    assert recipe.source.endswith("cyclegan_shapes.yaml")
     assert "source" not in recipe.to_dict() and "_source" not in recipe.to_dict()
     recipe.source = "elsewhere.yaml"
-    assert recipe._source == "elsewhere.yaml"
-    with pytest.raises(AttributeError):
-        recipe._source = "x"  # the old name is a read-only alias
+    assert recipe.source == "elsewhere.yaml"
     with pytest.raises(RecipeError, match="source"):
         recipe_from_dict({"model": "cyclegan", "source": "x.yaml"}, check_data=False)
 

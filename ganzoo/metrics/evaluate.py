@@ -104,6 +104,19 @@ class EvalData:
         self.root = Path(root).expanduser()
         self.val = ImageFolderDataset(str(self.root), "val", image_size=image_size, domains=domains)
         self.real = ImageFolderDataset(str(self.root), real_split, image_size=image_size, domains=domains)
+        self._pick(domains, num_val=num_val, num_real=num_real, real_split=real_split, seed=seed)
+
+    @classmethod
+    def from_datasets(cls, val, real, root: str | Path, *, num_val: int | None = None, num_real: int | None = None,
+                      real_split: str = "train", seed: int = 0) -> "EvalData":
+        """The same selection from datasets already built (the trainer's val and train splits, any dataset class);
+        ``root`` is where a domain classifier is looked for, and what results name as the data."""
+        data = cls.__new__(cls)
+        data.root, data.val, data.real = Path(root).expanduser(), val, real
+        data._pick(list(val.domains), num_val=num_val, num_real=num_real, real_split=real_split, seed=seed)
+        return data
+
+    def _pick(self, domains: list[str], *, num_val: int | None, num_real: int | None, real_split: str, seed: int) -> None:
         self.real_split = real_split
         rng = random.Random(f"ganzoo-eval/{seed}")
         val_groups, real_groups = self.val.indices_by_label(), self.real.indices_by_label()
@@ -245,17 +258,23 @@ class EvalResult:
 DEFAULT_METRICS = ("fid", "kid", "lpips", "domain_accuracy", "content", "params", "flops", "throughput")
 
 
-def evaluate(translator: Translator, data_root: str | Path, metrics: list[str] | None = None,
+def evaluate(translator: Translator, data_root: str | Path | EvalData, metrics: list[str] | None = None,
              options: EvalOptions | None = None, progress: Callable[[int, int, str], None] | None = None,
-             resources: Resources | None = None) -> EvalResult:
-    """Run the protocol; metrics not given explicitly whose requirements are missing come back as n/a."""
-    from ganzoo.plugins import get_registry
+             resources: Resources | None = None, *, registry=None) -> EvalResult:
+    """Run the protocol; metrics not given explicitly whose requirements are missing come back as n/a.
+
+    ``data_root`` is an image folder with val/ (and the real split), or an :class:`EvalData` already made;
+    ``registry`` is the one the caller already resolved (the process's when None).
+    """
     from ganzoo.trainer import pick_device
 
     options = options or EvalOptions()
     explicit = metrics is not None
     names = list(metrics) if explicit else list(DEFAULT_METRICS)
-    registry = get_registry()
+    if registry is None:
+        from ganzoo.plugins import get_registry
+
+        registry = get_registry()
     metric_classes = {name: registry.get("metrics", name) for name in names}
     if options.outputs_per_input < 1 or options.batch_size < 1:
         raise GanzooError("--outputs-per-input and --batch must be at least 1.")
@@ -265,8 +284,11 @@ def evaluate(translator: Translator, data_root: str | Path, metrics: list[str] |
     resources = resources or Resources(options, pick_device(options.device))
     device = resources.device
     translator.to(device)
-    data = EvalData(data_root, translator.domains, translator.image_size, num_val=options.num_val,
-                    num_real=options.num_real, real_split=options.real_split, seed=options.seed)
+    if isinstance(data_root, EvalData):
+        data = data_root
+    else:
+        data = EvalData(data_root, translator.domains, translator.image_size, num_val=options.num_val,
+                        num_real=options.num_real, real_split=options.real_split, seed=options.seed)
     env = EvalEnv(translator, data, options, resources)
     t0 = time.perf_counter()
 
@@ -282,11 +304,7 @@ def evaluate(translator: Translator, data_root: str | Path, metrics: list[str] |
             result.metrics[name] = {"n/a": str(exc)}
     needs_features = any(getattr(m, "needs_features", False) for m in active.values())
     if needs_features:  # say it now, not after generating everything
-        fewest_fake = min(len(data.val_indices[s]) for s, _ in translator.tasks) * min(result.modes.values())
-        fewest_real = min(len(v) for v in data.real_indices.values())
-        if fewest_fake < 2 or fewest_real < 2:
-            raise GanzooError(f"FID and KID need at least 2 images per set, but a task would have {fewest_fake} generated "
-                              f"and a domain {fewest_real} real; raise --num-val / --num-real or add images.")
+        check_feature_counts(translator, data, result.modes)
 
     total = sum(len(data.val_indices[s]) for s, _ in translator.tasks) * len(translator.modes)
     done = 0
@@ -324,6 +342,15 @@ def evaluate(translator: Translator, data_root: str | Path, metrics: list[str] |
     }
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def check_feature_counts(translator: Translator, data: EvalData, modes: dict[str, int]) -> None:
+    """FID and KID compare sets of features: each generated and real set needs at least 2 images."""
+    fewest_fake = min(len(data.val_indices[s]) for s, _ in translator.tasks) * min(modes.values())
+    fewest_real = min(len(v) for v in data.real_indices.values())
+    if fewest_fake < 2 or fewest_real < 2:
+        raise GanzooError(f"FID and KID need at least 2 images per set, but a task would have {fewest_fake} generated "
+                          f"and a domain {fewest_real} real; raise --num-val / --num-real or add images.")
 
 
 def _count(groups: dict[str, list[int]]) -> int:

@@ -1,0 +1,149 @@
+"""The run directory: what a training run leaves on disk, and how it survives a kill.
+
+::
+
+    recipe.yaml                  the resolved recipe the run trains
+    metrics.jsonl                one JSON row per log interval (losses) and per evaluation
+    latest.json                  {"step": N, "path": "checkpoints/step_0000000N"}: the newest complete checkpoint
+    checkpoints/step_XXXXXXXX/   model folders with train_state/ (see :mod:`ganzoo.checkpoint`)
+    samples/step_XXXXXXXX.png    sample sheets
+    best/                        the best model by ``eval.best`` (see :mod:`ganzoo.periodic_eval`)
+
+Every file is written beside its destination and renamed into place, so a kill at
+any moment leaves the previous state whole; what a kill leaves half-made is hidden
+(a leading dot) and removed by the next resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ganzoo import checkpoint as ckpt
+from ganzoo.errors import TrainingError
+
+#: Room left for samples and logs besides the checkpoints when checking free disk space.
+LOG_AND_SAMPLE_BYTES = 16 * 2**20
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.checkpoints = self.path / "checkpoints"
+        self.samples = self.path / "samples"
+        self.log = self.path / "metrics.jsonl"
+        self.latest = self.path / "latest.json"
+
+    # ------------------------------------------------------------------ starting
+
+    def holds_run(self) -> bool:
+        return self.latest.exists()
+
+    def prepare(self, *, resume: bool, checkpoint_bytes: int, keep_checkpoints: int) -> None:
+        """Create the folders, check that they are writable and that the disk holds the checkpoints to keep."""
+        created = [p for p in (self.checkpoints, *self.checkpoints.parents) if not p.exists()]  # deepest first
+        try:
+            self.checkpoints.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-test"
+            probe.write_bytes(b"0" * 1024)
+            probe.unlink()
+        except OSError as exc:
+            raise TrainingError(f"Cannot write to the output directory {self.path} ({exc.strerror or exc}); "
+                                "choose a writable --out.") from None
+        try:
+            self.check_disk_space(resume=resume, checkpoint_bytes=checkpoint_bytes, keep_checkpoints=keep_checkpoints)
+        except TrainingError:
+            for path in created:  # a full disk leaves no half-made run directory behind
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+            raise
+        self.samples.mkdir(exist_ok=True)
+        if resume:
+            self.remove_leftovers()
+
+    def check_disk_space(self, *, resume: bool, checkpoint_bytes: int, keep_checkpoints: int) -> None:
+        """Refuse to start when the disk cannot hold the checkpoints the run will keep (plus the one being written)."""
+        try:
+            free = shutil.disk_usage(self.path).free
+        except OSError:
+            return  # no usage figures (some network file systems): the write probe still runs
+        have = len(list(self.checkpoints.glob("step_*"))) if resume else 0
+        count = max(1, keep_checkpoints + 1 - have)
+        need = count * checkpoint_bytes + LOG_AND_SAMPLE_BYTES
+        if free < need:
+            raise TrainingError(
+                f"The disk holding {self.path} has {human_bytes(free)} free but this run needs about {human_bytes(need)} "
+                f"({count} checkpoint(s) of {human_bytes(checkpoint_bytes)}); free some space, choose another --out "
+                "or lower train.keep_checkpoints."
+            )
+
+    def remove_leftovers(self) -> None:
+        """Delete what a killed process left half-made: hidden temp checkpoint folders and temp files (never a
+        visible checkpoint; those are only ever complete)."""
+        for path in self.checkpoints.glob(".step_*"):
+            shutil.rmtree(path, ignore_errors=True)
+        for path in self.path.glob(".*.tmp"):
+            path.unlink(missing_ok=True)
+        for path in self.path.glob(".best.*"):  # a best/ folder caught half-written or half-replaced
+            shutil.rmtree(path, ignore_errors=True)
+
+    def start_fresh(self, recipe_yaml: str) -> None:
+        """A fresh run, or one killed before its first checkpoint (nothing to restore: it starts over, and the
+        log lines it wrote go)."""
+        self.log.unlink(missing_ok=True)
+        ckpt.atomic_write_text(self.path / "recipe.yaml", recipe_yaml)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def has_checkpoint(self) -> bool:
+        return self.latest.is_file() or any((c / ckpt.CONFIG_NAME).is_file() for c in self.checkpoints.glob("step_*"))
+
+    def last_checkpoint(self) -> Path | None:
+        """The newest complete checkpoint folder of this run, or None before the first one."""
+        return ckpt.resolve_model_folder(self.path) if self.latest.exists() else None
+
+    def write_checkpoint(self, model, step: int, train_state: dict, *, keep: int, plugin: str | None = None) -> Path:
+        """Write ``checkpoints/step_<step>``, point latest.json at it, then delete all but the newest ``keep``."""
+        name = f"step_{step:08d}"
+        folder = ckpt.write_model_folder(model, self.checkpoints / name, step=step, train_state=train_state, plugin=plugin)
+        ckpt.atomic_write_text(self.latest, json.dumps({"step": step, "path": f"checkpoints/{name}"}) + "\n")
+        old = sorted(p for p in self.checkpoints.glob("step_*") if p.name != name)
+        for stale in old[: max(0, len(old) - (keep - 1))]:
+            # Renamed out of sight first: a kill during the deletion leaves a hidden leftover, never a visible
+            # step_* folder with half its files gone.
+            hidden = stale.with_name(f".{stale.name}.stale-{os.getpid()}")
+            os.replace(stale, hidden)
+            shutil.rmtree(hidden, ignore_errors=True)
+        return folder
+
+    # ------------------------------------------------------------------ the log
+
+    def truncate_log(self, step: int) -> None:
+        """Drop log rows written after ``step`` by an interrupted run (a kill can leave the last one cut short), so
+        the resumed run appends each step's rows once."""
+        if self.log.exists():
+            kept = [line for line in self.log.read_text(encoding="utf-8", errors="replace").splitlines()
+                    if (at := log_step(line)) is not None and at <= step]
+            ckpt.atomic_write_text(self.log, "".join(line + "\n" for line in kept))
+
+
+def log_step(line: str) -> int | None:
+    """The step of a metrics.jsonl line; None for a line cut short or otherwise unreadable."""
+    try:
+        step = json.loads(line).get("step")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return step if isinstance(step, int) else None
+
+
+def human_bytes(num_bytes: float) -> str:
+    if num_bytes < 1024:
+        return f"{num_bytes:.0f} bytes"
+    for suffix in ("KiB", "MiB", "GiB"):
+        num_bytes /= 1024
+        if num_bytes < 1024:
+            break
+    return f"{num_bytes:.1f} {suffix}"

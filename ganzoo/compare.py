@@ -109,7 +109,7 @@ def train_run(recipe, run_dir: Path, console, quiet: bool) -> dict[str, Any]:
         raise GanzooError(f"Training {run_dir.name} failed (exit code {proc.returncode}, its message is above); "
                           f"fix it and re-run the same compare command: finished runs are kept.")
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    last = records[-1] if records else {}
+    last = next((r for r in reversed(records) if "it_per_s" in r), {})  # the last loss row (eval rows have none)
     cuda_peak = max((r.get("peak_mem_mb", 0) for r in records), default=0)
     result = {
         "steps": steps, "batch_size": batch, "seconds": round(seconds, 1),

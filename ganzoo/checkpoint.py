@@ -159,7 +159,7 @@ def _write_train_state(folder: Path, state: dict[str, Any]) -> None:
     folder.mkdir()
     tensors: dict[str, torch.Tensor] = {}
     meta: dict[str, Any] = {"step": state["step"], "optimizers": {}, "schedulers": state.get("schedulers", {}),
-                            "scaler": state.get("scaler"), "extra": state.get("extra", {})}
+                            "scaler": state.get("scaler")}
     for name, opt_state in state["optimizers"].items():
         groups = opt_state["param_groups"]
         per_param: dict[str, dict[str, Any]] = {}
@@ -367,7 +367,7 @@ def read_train_state(folder: Path) -> dict[str, Any]:
         "numpy": _numpy_rng(meta["rng"]["numpy"]),
     }
     return {"step": meta["step"], "optimizers": optimizers, "schedulers": meta.get("schedulers", {}),
-            "scaler": meta.get("scaler"), "rng": rng, "extra": meta.get("extra", {}),
+            "scaler": meta.get("scaler"), "rng": rng,
             "model": {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}}
 
 

@@ -76,7 +76,7 @@ def list_cmd(kind: Optional[str] = typer.Argument(None, help="models, generators
 
 @app.command()
 @friendly
-def info(name: str = typer.Argument(..., help="a registered name, e.g. stargan_v2 or stargan_v2.generator")):
+def info(name: str = typer.Argument(..., help="a registered name, e.g. stargan_v2, stargan_v2.generator, quickstart or stargan_v2.afhq")):
     """Show what a registered name is: its plugin, documentation and arguments."""
     import inspect
 
@@ -91,7 +91,20 @@ def info(name: str = typer.Argument(..., help="a registered name, e.g. stargan_v
         raise RegistryError(f'Nothing is registered as "{name}".{did_you_mean(name, every)} See `ganzoo list`.')
     for entry in entries:
         obj = entry.resolve()
-        out.print(f"[bold]{entry.name}[/]  ([cyan]{entry.kind[:-1]}[/], plugin [magenta]{entry.plugin}[/])")
+        singular = {"recipes": "recipe", "pretrained": "pretrained weights"}.get(entry.kind, entry.kind[:-1])
+        out.print(f"[bold]{entry.name}[/]  ([cyan]{singular}[/], plugin [magenta]{entry.plugin}[/])")
+        if entry.kind == "recipes":  # data, not code: where it is and what it resolves to
+            from ganzoo.recipe import load_recipe
+
+            out.print(f"file: {obj}\n", highlight=False)
+            out.print(load_recipe(obj, resolve_model=False).to_yaml().rstrip(), highlight=False)
+            continue
+        if entry.kind == "pretrained":
+            from ganzoo.zoo import pretrained_entry
+
+            fields = {k: v for k, v in vars(pretrained_entry(entry.name)).items() if v not in (None, "", [], {})}
+            out.print(yaml.safe_dump(fields, sort_keys=False).rstrip(), highlight=False)
+            continue
         doc = inspect.getdoc(obj) or ""
         if doc:
             out.print(doc, highlight=False)

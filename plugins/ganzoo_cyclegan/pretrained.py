@@ -1,8 +1,6 @@
-"""Named weight sets of this package's families, registered under the ``pretrained`` kind (``ganzoo list --pretrained``).
+"""CycleGAN and pix2pix's official weight sets, registered under ``pretrained`` (fields: ``ganzoo.api.PretrainedEntry``).
 
-Plain data, so listing the zoo imports nothing heavy. Official download links are the ones the upstream
-repositories use (see their download scripts); Dropbox links end in dl=1 so they return the file. ``sha256``
-None means no hash is published: the first download records it and warns. Citations are the family's own.
+Plain data, so ``ganzoo list --pretrained`` imports nothing heavy. The URLs are the upstream download scripts' own.
 """
 
 WEIGHTS = {

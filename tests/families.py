@@ -32,6 +32,18 @@ def model_names() -> list[str]:
     return sorted(registry().names("models"))
 
 
+def declared_model_names() -> list[str]:
+    """The models whose tiny recipe loads (for tests that vary it; the contract tests fail the others)."""
+    names = []
+    for name in model_names():
+        try:
+            tiny_recipe(name)
+        except NotDeclared:
+            continue
+        names.append(name)
+    return names
+
+
 def converter_names() -> list[str]:
     return sorted(registry().names("converters"))
 

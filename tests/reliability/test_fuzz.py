@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from ganzoo.errors import GanzooError
+from tests import families
 from tests.conftest import TINY_V2
 from tests.reliability.helpers import ROOT, invoke, tiny_model_folder
 
@@ -134,20 +135,10 @@ def test_recipe_yaml_text(text):
 
 # Networks with small but arbitrary sizes: the recipe validates, so the networks are built and the train step runs
 # once (the trainer's probe). Whatever the sizes, the answer is a run or one RecipeError, never a torch error.
-FAMILIES = {
-    "stargan_v2": {**TINY_V2, "data": {**TINY_V2["data"], "num_train": 6}},
-    "cyclegan": {"base": str(ROOT / "recipes" / "cyclegan_shapes.yaml"),
-                 "data": {"batch_size": 2, "num_train": 6, "num_val": 2}},
-    "stargan": {"base": str(ROOT / "recipes" / "stargan_shapes.yaml"), "data": {"batch_size": 2, "num_train": 6, "num_val": 3}},
-    "pix2pix": {"base": str(ROOT / "recipes" / "pix2pix_shapes.yaml"), "data": {"num_train": 4, "num_val": 2}},
-}
-SIZES = {
-    "stargan_v2": [("networks", "generator", "dim_in"), ("networks", "generator", "max_conv_dim"), ("networks", "discriminator", "dim_in")],
-    "cyclegan": [("networks", "generator_a2b", "ngf"), ("networks", "generator_a2b", "n_blocks"), ("networks", "discriminator_a", "n_layers"),
-                 ("networks", "discriminator_b", "ndf")],
-    "stargan": [("networks", "generator", "conv_dim"), ("networks", "generator", "repeat_num"), ("networks", "discriminator", "repeat_num")],
-    "pix2pix": [("networks", "generator", "num_downs"), ("networks", "generator", "ngf"), ("networks", "discriminator", "n_layers")],
-}
+# Every registered model with a declared tiny recipe (tests/families.py; the contract tests fail the others); what
+# varies is every integer network argument of that recipe (widths, depths, block counts).
+FAMILIES = {name: families.tiny_doc(name) for name in families.declared_model_names()}
+SIZES = {name: families.network_size_keys(name) for name in FAMILIES}
 
 
 @st.composite

@@ -24,6 +24,7 @@ import torch
 import ganzoo
 from ganzoo.errors import GanzooError
 from tests.conftest import CodeRunningPickle
+from tests.families import converter_names
 from tests.reliability.helpers import ROOT, cli_error, tiny_model_folder, tree
 
 pytestmark = pytest.mark.reliability
@@ -40,7 +41,7 @@ def booby_trapped(path: Path, marker: Path, how: str) -> Path:
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch notes the bare pickle's protocol; it refuses it anyway
-@pytest.mark.parametrize("family", ["stargan", "stargan_v2", "cyclegan", "pix2pix"])
+@pytest.mark.parametrize("family", converter_names())  # every registered converter, built-in or third-party
 @pytest.mark.parametrize("how", ["torch.save", "pickle protocol 2", "pickle protocol 4"])
 def test_a_checkpoint_that_would_run_code_is_refused_and_the_code_never_runs(tmp_path, family, how):
     marker = tmp_path / "pwned"

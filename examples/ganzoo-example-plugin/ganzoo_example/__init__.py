@@ -1,6 +1,6 @@
 """A minimal ganzoo plugin: a ``gradients`` dataset and a ``tiny_cgan`` model."""
 
-from ganzoo.api import hookimpl
+from ganzoo.api import hookimpl, package_recipes
 
 
 @hookimpl
@@ -10,3 +10,6 @@ def ganzoo_register(registry) -> None:
     registry.add("generators", "tiny_cgan.generator", "ganzoo_example.model:TinyGenerator")
     registry.add("discriminators", "tiny_cgan.discriminator", "ganzoo_example.model:TinyDiscriminator")
     registry.add("models", "tiny_cgan", "ganzoo_example.model:TinyConditionalGAN")
+    # Recipes shipped as package data (ganzoo_example/recipes/*.yaml), by name: `ganzoo run tiny_cgan_gradients`.
+    for name, path in package_recipes(__name__).items():
+        registry.add("recipes", name, path)

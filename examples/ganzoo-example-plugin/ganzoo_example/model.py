@@ -31,7 +31,14 @@ class TinyLosses(StrictModel):
     adv: float = 1.0
 
 
-class TinyConditionalGAN(GANModel):
+class TinyConditionalGAN(
+    GANModel,
+    license="mit",
+    # "small" is what `ganzoo compare` and `ganzoo bench` start from; there are no paper widths, so no "official"
+    recipes={"small": "tiny_cgan_gradients"},
+    # shrinks "small" to test size: the contract tests (tests/test_contract.py) train every model from it
+    tiny={"data.batch_size": 2, "data.count": 8, "networks.generator.width": 4, "networks.discriminator.width": 4},
+):
     """Translate by conditioning a small generator on the target domain (LSGAN)."""
 
     network_roles = {"generator": "tiny_cgan.generator", "discriminator": "tiny_cgan.discriminator"}

@@ -355,9 +355,9 @@ def test_push_carries_the_familys_own_citation(family, trained):
 def test_the_contract_tests_cover_it(family):
     contract = REPO / "tests" / "test_contract.py"
     assert contract.is_file(), "tests/test_contract.py (the registry-generated contract tests) is missing"
-    result = subprocess.run([sys.executable, "-m", "pytest", str(contract), "-k", FAMILY, "-v", "-p", "no:cacheprovider",
-                             "-x", "-q"], capture_output=True, text=True, env=family.env, cwd=REPO, timeout=600)
-    passed = [line for line in result.stdout.splitlines() if FAMILY in line and "PASSED" in line]
+    result = subprocess.run([sys.executable, "-m", "pytest", str(contract), "-k", FAMILY, "-rA", "-p", "no:cacheprovider", "-x"],
+                            capture_output=True, text=True, env=family.env, cwd=REPO, timeout=600)
+    passed = [line for line in result.stdout.splitlines() if line.startswith("PASSED") and f"[{FAMILY}" in line]
     assert result.returncode == 0 and passed, result.stdout[-4000:] + result.stderr[-2000:]
 
 

@@ -294,7 +294,7 @@ def test_its_recipe_trains_by_name(trained):
 
 def test_it_compares_against_a_builtin_family(family):
     data = family.root / "shapes"
-    family.ok("make-shapes", str(data), "--img-size", "16", "--train", "8", "--val", "2")
+    family.ok("make-shapes", str(data), "--domains", "red,blue", "--img-size", "16", "--train", "8", "--val", "2")
     out = family.root / "compare"
     result = family.ok("compare", FAMILY, "stargan", "--data", str(data), "--steps", "2", "--img-size", "16",
                        "--metrics", "params,content", "--num-val", "2", "--out", str(out), "-q")

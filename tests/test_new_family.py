@@ -220,6 +220,10 @@ class Family:
         self.env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
                     "OMP_NUM_THREADS": "1", "COLUMNS": "200", "HF_HOME": str(root / "hf"),
                     "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TORCH_HOME": str(root / "torch")}
+        if self.env.pop("PYTHONDONTWRITEBYTECODE", None):
+            # Without bytecode every process compiles torch's sources again (8 s of its 13 s start on 2 cores):
+            # the first CLI call writes it here and the others read it. Nothing is written next to the sources.
+            self.env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
 
     def cli(self, *args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
         result = subprocess.run([sys.executable, "-m", "ganzoo", *args], capture_output=True, text=True,

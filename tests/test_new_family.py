@@ -315,7 +315,8 @@ def test_it_benchmarks_by_family_name(family):
     out = family.root / "bench.json"
     family.ok("bench", FAMILY, "--steps", "1", "--warmup", "0", "--json", str(out))
     result = json.loads(out.read_text())
-    assert json.dumps(result).count(FAMILY) >= 1, result
+    assert result["model"] == FAMILY and result["train_img_per_s"] > 0 and result["params"]["generator"] > 0
+    assert Path(result["recipe"]) == family.site / PACKAGE / "recipes" / f"{RECIPE}.yaml"  # its official recipe, by name
 
 
 def test_its_pretrained_release_is_pulled_converted_and_translates(family):

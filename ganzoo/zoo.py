@@ -175,7 +175,9 @@ def download_release(entry: PretrainedEntry, folder: Path, *, console=None) -> P
         with urllib.request.urlopen(request, timeout=60) as response:
             if done and response.status != 206:  # the server ignored the range: start over
                 done = 0
-            total = response.length + done if response.length is not None else None
+            length = getattr(response, "length", None)  # file:// responses have none (their size is in a header)
+            length = length if length is not None else response.headers.get("Content-Length")
+            total = int(length) + done if length is not None else None
             with open(part, "ab" if done else "wb") as fh, Progress(
                 "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                 console=console, transient=True,

@@ -31,7 +31,6 @@ def register_commands(app) -> None:
         import json
 
         from ganzoo.bench import print_table, run_bench
-        from ganzoo.cli import _registry
 
         registry()
         if precision not in ("auto", "fp32", "bf16", "fp16"):

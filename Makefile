@@ -7,6 +7,9 @@ ifeq ($(UV),)
 UV := .tools/bin/uv
 endif
 PYTHON ?= python3
+# Installed packages get their bytecode at install time: where PYTHONDONTWRITEBYTECODE is set, every process
+# would otherwise recompile torch's sources (about 2 s more per CLI start here, and `ganzoo --help` 0.2 s vs 0.5 s).
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: quickstart test quality
 

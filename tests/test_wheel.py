@@ -64,7 +64,7 @@ class Installed:
 
 def uv(*args: str, cwd: Path, env: dict | None = None) -> None:
     result = subprocess.run([UV, *args], capture_output=True, text=True, cwd=cwd, timeout=600,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, "UV_COMPILE_BYTECODE": "0", **(env or {})})  # the test's own pycache, below
     assert result.returncode == 0, f"uv {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
 
 

@@ -275,7 +275,7 @@ def trained(family) -> Path:
 def test_it_is_listed_with_its_plugin_and_its_command_runs(family):
     listed = family.ok("list").stdout
     plugin = f"{FAMILY} ({DIST})"
-    rows = {tuple(line.split(None, 2)) for line in listed.splitlines() if FAMILY in line}
+    rows = {tuple(line.rstrip().split(None, 2)) for line in listed.splitlines() if FAMILY in line}
     for kind, name in (("models", FAMILY), ("generators", f"{FAMILY}.generator"), ("discriminators", f"{FAMILY}.discriminator"),
                        ("converters", FAMILY), ("recipes", RECIPE)):
         assert (kind, name, plugin) in rows, listed

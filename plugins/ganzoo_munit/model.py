@@ -177,6 +177,12 @@ class MUNIT(
         if self.losses.vgg_w > 0:
             raise RecipeError(f"{recipe.source}: losses.vgg_w: the domain-invariant perceptual (VGG16) loss is not available "
                               "in ganzoo; set losses.vgg_w=0 (the official default).")
+        for role in ("generator_a", "generator_b"):
+            depth = recipe.networks.get(role, {}).get("n_downsample", 2)
+            if isinstance(depth, int) and depth >= 0 and self.image_size < 2 ** (depth + 1):
+                # Caught before the networks are built: each downsampling doubles the width of every later layer.
+                raise RecipeError(f"{recipe.source}: networks.{role}.n_downsample: {depth} downsamplings leave nothing of "
+                                  f"{self.image_size} px images; lower it or raise data.image_size.")
         if self.adversarial.critic:
             raise RecipeError(f"{recipe.source}: losses.gan_mode: MUNIT has no gradient penalty for a critic loss "
                               f'("{self.losses.gan_mode}"); use lsgan (official) or vanilla.')

@@ -108,6 +108,15 @@ def _scaled_lr(optimizers, factor: float):
             group["lr"] = lr
 
 
+def _encode(generator: nn.Module, images: torch.Tensor):
+    """(content, style) through the network's forward (see ``AdaINGenerator.forward``: DDP sees every call)."""
+    return generator(images, mode="encode")
+
+
+def _decode(generator: nn.Module, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    return generator(None, style, content=content, mode="decode")
+
+
 def _l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x.float() - y.float()).abs().mean()
 
@@ -255,8 +264,8 @@ class MUNIT(
         s_b = ctx.randn(x_b.shape[0], self.style_dim, device=x_b.device)
         with torch.no_grad(), ctx.autocast():
             # Only the content codes are needed (the official code also encodes styles it does not use).
-            x_ba = n["generator_a"].decode(n["generator_b"].enc_content(x_b), s_a)
-            x_ab = n["generator_b"].decode(n["generator_a"].enc_content(x_a), s_b)
+            x_ba = _decode(n["generator_a"], n["generator_b"].enc_content(x_b), s_a)
+            x_ab = _decode(n["generator_b"], n["generator_a"].enc_content(x_a), s_b)
         with ctx.autocast():
             loss_a = self._discriminator_adversarial(n["discriminator_a"](x_ba), n["discriminator_a"](x_a))
             loss_b = self._discriminator_adversarial(n["discriminator_b"](x_ab), n["discriminator_b"](x_b))
@@ -268,17 +277,17 @@ class MUNIT(
         s_a = ctx.randn(x_a.shape[0], self.style_dim, device=x_a.device)
         s_b = ctx.randn(x_b.shape[0], self.style_dim, device=x_b.device)
         with ctx.autocast():
-            c_a, s_a_prime = gen_a.encode(x_a)
-            c_b, s_b_prime = gen_b.encode(x_b)
+            c_a, s_a_prime = _encode(gen_a, x_a)
+            c_b, s_b_prime = _encode(gen_b, x_b)
             # within-domain reconstruction
-            x_a_recon = gen_a.decode(c_a, s_a_prime)
-            x_b_recon = gen_b.decode(c_b, s_b_prime)
+            x_a_recon = _decode(gen_a, c_a, s_a_prime)
+            x_b_recon = _decode(gen_b, c_b, s_b_prime)
             # cross-domain translation with random styles
-            x_ba = gen_a.decode(c_b, s_a)
-            x_ab = gen_b.decode(c_a, s_b)
+            x_ba = _decode(gen_a, c_b, s_a)
+            x_ab = _decode(gen_b, c_a, s_b)
             # encode the translations again
-            c_b_recon, s_a_recon = gen_a.encode(x_ba)
-            c_a_recon, s_b_recon = gen_b.encode(x_ab)
+            c_b_recon, s_a_recon = _encode(gen_a, x_ba)
+            c_a_recon, s_b_recon = _encode(gen_b, x_ab)
             adv_a = self._generator_adversarial(n["discriminator_a"](x_ba))
             adv_b = self._generator_adversarial(n["discriminator_b"](x_ab))
             logs = {
@@ -293,8 +302,8 @@ class MUNIT(
                     + l.recon_c_w * (logs["recon_c_a"] + logs["recon_c_b"]))
             if l.recon_x_cyc_w > 0:
                 # explicit style-augmented cycle: back to the source domain with the source's own style
-                x_aba = gen_a.decode(c_a_recon, s_a_prime)
-                x_bab = gen_b.decode(c_b_recon, s_b_prime)
+                x_aba = _decode(gen_a, c_a_recon, s_a_prime)
+                x_bab = _decode(gen_b, c_b_recon, s_b_prime)
                 logs.update(cyc_x_a=_l1(x_aba, x_a), cyc_x_b=_l1(x_bab, x_b))
                 loss = loss + l.recon_x_cyc_w * (logs["cyc_x_a"] + logs["cyc_x_b"])
         return loss, {k: v.detach() for k, v in logs.items()}

@@ -308,10 +308,20 @@ class AdaINGenerator(nn.Module):
     def decode(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         return self.dec(content, self.mlp(style))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Within-domain reconstruction, as the official ``forward``."""
-        content, style = self.encode(images)
-        return self.decode(content, style)
+    def forward(self, images: torch.Tensor | None = None, style: torch.Tensor | None = None, *, content=None,
+                mode: str = "reconstruct"):
+        """``mode`` reconstruct (the official ``forward``): images -> images; encode: images -> (content, style);
+        decode: ``content`` and ``style`` -> images.
+
+        The model calls encode and decode through here rather than as methods, so that under DDP every use goes
+        through the wrapper's forward and the generators' gradients are all-reduced.
+        """
+        if mode == "encode":
+            return self.encode(images)
+        if mode == "decode":
+            return self.decode(content, style)
+        content, own_style = self.encode(images)
+        return self.decode(content, own_style)
 
 
 # --------------------------------------------------------------------------- the discriminator

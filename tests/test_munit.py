@@ -97,7 +97,7 @@ def test_the_official_recipe_builds_official_networks_and_the_paper_settings():
         "generator_a": OFFICIAL_COUNTS["generator"], "generator_b": OFFICIAL_COUNTS["generator"],
         "discriminator_a": OFFICIAL_COUNTS["discriminator"], "discriminator_b": OFFICIAL_COUNTS["discriminator"]}
     assert recipe.losses == {"gan_mode": "lsgan", "gan_w": 1.0, "recon_x_w": 10.0, "recon_s_w": 1.0, "recon_c_w": 1.0,
-                             "recon_x_cyc_w": 0.0, "vgg_w": 0.0}
+                             "recon_x_cyc_w": 0.0, "vgg_w": 0.0, "vgg_weights": None}
     o = recipe.optim
     assert (o["lr"], tuple(o["betas"]), o["weight_decay"]) == (1e-4, (0.5, 0.999), 1e-4)
     assert (o["lr_policy"], o["step_size"], o["gamma"], o["init"]) == ("step", 100_000, 0.5, "kaiming")
@@ -143,8 +143,6 @@ def test_munit_is_a_pairwise_style_model_with_latent_and_reference_modes():
         from ganzoo.recipe import load_recipe
 
         MUNIT(load_recipe("munit_shapes", ["data.domains=[red,green,blue]"]), ["red", "green", "blue"])
-    with pytest.raises(RecipeError, match="vgg_w"):
-        tiny_model("losses.vgg_w=1")
 
 
 def test_official_initialisation_and_step_decay():
@@ -181,6 +179,26 @@ def test_the_train_step_decays_the_rate_only_inside_the_step_and_logs_every_offi
     assert {k.split("/")[1] for k in logs} >= {"adv_a", "adv_b", "recon_x_a", "recon_x_b", "recon_s_a", "recon_s_b",
                                                 "recon_c_a", "recon_c_b", "cyc_x_a", "cyc_x_b", "total"}
     assert all(torch.isfinite(v) for v in logs.values())
+
+
+def test_the_perceptual_loss_reads_official_vgg_weights_from_a_file_and_nothing_else(tmp_path):
+    from ganzoo.api import StepContext
+    from ganzoo_munit.perceptual import Vgg16
+
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    batch = {"a": x, "b": x.flip(0)}
+    model = tiny_model("losses.vgg_w=1")
+    ctx = StepContext(torch.device("cpu"), "fp32", model.build_optimizers())
+    with pytest.raises(RecipeError, match="vgg_weights"):
+        model.train_step(batch, 0, ctx)
+    with pytest.raises(RecipeError, match="does not exist"):
+        tiny_model("losses.vgg_w=1", f"losses.vgg_weights={tmp_path / 'missing.weight'}").train_step(batch, 0, ctx)
+    torch.manual_seed(0)
+    torch.save(Vgg16().state_dict(), tmp_path / "vgg16.weight")
+    model = tiny_model("losses.vgg_w=1", f"losses.vgg_weights={tmp_path / 'vgg16.weight'}")
+    logs = model.train_step(batch, 0, StepContext(torch.device("cpu"), "fp32", model.build_optimizers()))
+    assert torch.isfinite(logs["G/vgg_a"]) and logs["G/vgg_a"] > 0
+    assert "_vgg" not in model.nets  # a fixed loss network, never saved with the model
 
 
 def test_random_styles_differ_references_guide_and_codes_carry_their_domain():

@@ -43,6 +43,8 @@ from ganzoo.api import (
     frozen,
 )
 
+from .perceptual import perceptual_distance
+
 
 class MUNITLosses(StrictModel):
     """The official loss weights (``*_w`` keys of the MUNIT configs) and the adversarial loss."""
@@ -53,7 +55,9 @@ class MUNITLosses(StrictModel):
     recon_s_w: float = Field(1.0, ge=0, description="weight of the style reconstruction loss")
     recon_c_w: float = Field(1.0, ge=0, description="weight of the content reconstruction loss")
     recon_x_cyc_w: float = Field(0.0, ge=0, description="weight of the explicit style-augmented cycle consistency loss")
-    vgg_w: float = Field(0.0, ge=0, description="domain-invariant perceptual loss; must stay 0: ganzoo ships no VGG16 loss")
+    vgg_w: float = Field(0.0, ge=0, description="weight of the domain-invariant perceptual loss (needs vgg_weights)")
+    vgg_weights: str | None = Field(None, description="the official VGG16 weights file (vgg16.weight) for vgg_w > 0; "
+                                                      "never downloaded")
 
 
 class MUNITOptim(OptimConfig):
@@ -183,9 +187,6 @@ class MUNIT(
                 f"({', '.join(self.domains)}); pick a pair, e.g. --set data.domains=[red,blue] "
                 f"(k domains take {self.models_for_domains(len(self.domains))} MUNIT models)."
             )
-        if self.losses.vgg_w > 0:
-            raise RecipeError(f"{recipe.source}: losses.vgg_w: the domain-invariant perceptual (VGG16) loss is not available "
-                              "in ganzoo; set losses.vgg_w=0 (the official default).")
         for role in ("generator_a", "generator_b"):
             depth = recipe.networks.get(role, {}).get("n_downsample", 2)
             if isinstance(depth, int) and depth >= 0 and self.image_size < 2 ** (depth + 1):
@@ -300,6 +301,11 @@ class MUNIT(
                     + l.recon_x_w * (logs["recon_x_a"] + logs["recon_x_b"])
                     + l.recon_s_w * (logs["recon_s_a"] + logs["recon_s_b"])
                     + l.recon_c_w * (logs["recon_c_a"] + logs["recon_c_b"]))
+            if l.vgg_w > 0:
+                # domain-invariant perceptual loss: a translation keeps its source's (normalised) VGG features
+                vgg = self.perceptual_network(x_a.device)
+                logs.update(vgg_a=perceptual_distance(vgg, x_ba, x_b), vgg_b=perceptual_distance(vgg, x_ab, x_a))
+                loss = loss + l.vgg_w * (logs["vgg_a"] + logs["vgg_b"])
             if l.recon_x_cyc_w > 0:
                 # explicit style-augmented cycle: back to the source domain with the source's own style
                 x_aba = _decode(gen_a, c_a_recon, s_a_prime)
@@ -307,6 +313,18 @@ class MUNIT(
                 logs.update(cyc_x_a=_l1(x_aba, x_a), cyc_x_b=_l1(x_bab, x_b))
                 loss = loss + l.recon_x_cyc_w * (logs["cyc_x_a"] + logs["cyc_x_b"])
         return loss, {k: v.detach() for k, v in logs.items()}
+
+    def perceptual_network(self, device: torch.device) -> nn.Module:
+        """The frozen VGG16 of the perceptual loss, read once from ``losses.vgg_weights`` (not a saved network)."""
+        vgg = getattr(self, "_vgg", None)
+        if vgg is None:
+            from ganzoo_munit.perceptual import load_vgg
+
+            if not self.losses.vgg_weights:
+                raise RecipeError(f"{self.recipe.source}: losses.vgg_weights: vgg_w > 0 needs the official VGG16 weights "
+                                  "file (vgg16.weight; ganzoo downloads none), or set losses.vgg_w=0.")
+            vgg = self._vgg = load_vgg(self.losses.vgg_weights, self.recipe.source)
+        return vgg.to(device)
 
     def train_step(self, batch, step, ctx):
         x_a, x_b = batch["a"], batch["b"]

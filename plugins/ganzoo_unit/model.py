@@ -127,7 +127,7 @@ class UNIT(
         if self.losses.vgg_w > 0:
             raise RecipeError(
                 f"{recipe.source}: losses.vgg_w: the domain-invariant perceptual loss needs pretrained VGG16 weights, which "
-                "ganzoo cannot download or load for UNIT; set losses.vgg_w=0 (the official configs but gta2city do)."
+                "ganzoo cannot download or load for UNIT; set losses.vgg_w=0 (as every official config but gta2city does)."
             )
         if self.optim.lr_policy == "step" and self.optim.schedule != "constant":
             raise RecipeError(

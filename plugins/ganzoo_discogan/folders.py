@@ -49,7 +49,7 @@ def register_commands(app) -> None:
         """Write DiscoGAN's edges2shoes/edges2handbags or CelebA-attribute data as unaligned folders (trainA, trainB, testA, testB)."""
         if kind not in KINDS:
             raise GanzooError(f'Unknown kind "{kind}".{did_you_mean(kind, KINDS)} Kinds: {", ".join(KINDS)}.')
-        if out_dir.exists() and any(out_dir.iterdir()):
+        if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
             raise GanzooError(f"{out_dir} is not empty; choose a new folder so no images get mixed.")
         if kind == "edges":
             jobs = edges_jobs(source, out_dir, size)
@@ -149,11 +149,11 @@ def write(jobs: list[Job], out: Path, workers: int) -> None:
 
     from rich.progress import track
 
-    for side in SIDES:
-        (out / side).mkdir(parents=True, exist_ok=True)
     missing = next((job[0] for job in jobs if not job[0].is_file()), None)
     if missing is not None:
         raise DataError(f'"{missing}" is missing; the data set is incomplete (unpack all of it).')
+    for side in SIDES:
+        (out / side).mkdir(parents=True, exist_ok=True)
     if workers == 1:
         for job in track(jobs, description="writing"):
             convert(job)
@@ -197,9 +197,15 @@ def thicken_lines(pixels):
 def resize_like_opencv(pixels, size: int):
     """``cv2.resize(image, (size, size))``: bilinear at half-pixel centres, no antialiasing (uint8 out)."""
     import numpy as np
-    import torch
-    import torch.nn.functional as F
 
-    t = torch.tensor(np.asarray(pixels), dtype=torch.float64).permute(2, 0, 1)[None]
-    t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
-    return t[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+    def axis(n_in: int):
+        src = np.clip((np.arange(size) + 0.5) * (n_in / size) - 0.5, 0, None)
+        low = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+        return low, np.minimum(low + 1, n_in - 1), (src - low)
+
+    top, bottom, wy = axis(pixels.shape[0])
+    left, right, wx = axis(pixels.shape[1])
+    image = pixels.astype(np.float64)
+    rows = image[top] * (1 - wy)[:, None, None] + image[bottom] * wy[:, None, None]
+    out = rows[:, left] * (1 - wx)[None, :, None] + rows[:, right] * wx[None, :, None]
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)

@@ -21,7 +21,7 @@ quickstart: $(UV)
 	$(UV) run ganzoo run recipes/quickstart.yaml --out runs/quickstart-$$(date +%Y%m%d-%H%M%S)
 
 test: $(UV)
-	$(UV) run --extra dev pytest -q
+	$(UV) run --extra dev pytest -q --durations=15
 
 # Colour accuracy and silhouette IoU of the newest quickstart run (see benchmarks/quickstart_quality.py).
 quality: $(UV)

@@ -174,6 +174,11 @@ def run(
             raise GanzooError("--out and --resume name different directories; a resumed run continues in its own directory.")
         resolved = load_recipe(recipe or resume / "recipe.yaml", set_)
         run_dir = resume
+        hub_id = getattr(resolved.data, "hub", None)
+        if hub_id and (resolved.data.model_extra or {}).get("streaming") and "@" not in hub_id:
+            raise GanzooError(f"This run streams the Hub dataset {hub_id} at no fixed revision, so its rows may have changed "
+                              f"since it began and the resume would not be exact; pin one in the recipe "
+                              f"(data.hub: {hub_id}@COMMIT) when you start a streamed run you may want to resume.")
     else:
         if recipe is None:
             raise GanzooError("Name a recipe to train (e.g. ganzoo run recipes/quickstart.yaml) or --resume RUN_DIR.")

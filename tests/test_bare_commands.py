@@ -107,15 +107,19 @@ def test_init_from_starts_a_new_run_from_a_model_folders_weights(tmp_path):
     with pytest.raises(CheckpointError, match="trained on the domains cat, dog"):
         init_weights_from(trainer.model, other)
 
-    # the CLI: a weights-only folder (no discriminator) starts a run at step 0 whose discriminator is fresh
+    # the CLI (in-process): a weights-only folder (no discriminator) starts a run at step 0, its discriminator fresh
+    from typer.testing import CliRunner
+
+    from ganzoo.cli import app
+
     (source / "discriminator.safetensors").unlink()
     run_dir = tmp_path / "run"
-    result = run_cli("run", str(_tiny_v2(tmp_path, steps=2, checkpoint_every=2, sample_every=0)), "--init-from", str(source),
-                     "--out", str(run_dir), "-q", "--set", "train.device=cpu")
-    assert result.returncode == 0, result.stderr
-    assert "initialised from" in result.stderr and "discriminator not in it" in result.stderr
+    result = CliRunner().invoke(app, ["run", str(_tiny_v2(tmp_path, steps=2, checkpoint_every=2, sample_every=0)),
+                                      "--init-from", str(source), "--out", str(run_dir), "-q", "--set", "train.device=cpu"])
+    assert result.exit_code == 0, result.output
+    assert "initialised from" in result.output and "discriminator not in it" in result.output
     assert json.loads((run_dir / "init_from.json").read_text()) == {"init_from": str(source)}
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines() if '"step"' in line]
     assert steps[0] == 1  # a new run: its own step count, not the source's
-    both = run_cli("run", "--resume", str(run_dir), "--init-from", str(source))
-    assert both.returncode == 2 and "drop one of them" in both.stderr and "Traceback" not in both.stderr
+    both = CliRunner().invoke(app, ["run", "--resume", str(run_dir), "--init-from", str(source)])
+    assert both.exit_code == 2 and "drop one of them" in both.output and "Traceback" not in both.output

@@ -330,8 +330,11 @@ def init_weights_from(model, path: str | Path) -> list[str]:
     model with the same domains; a network whose file is absent (a weights-only pull has no discriminator)
     keeps its fresh initialisation, and its role is returned.
     """
-    folder = resolve_model_folder(path)
-    config = read_config(folder)
+    try:
+        folder = resolve_model_folder(path)
+        config = read_config(folder)
+    except CheckpointError as exc:
+        raise CheckpointError(f"--init-from: {exc}") from None
     name = model.recipe.model
     if config["model"] != name:
         raise CheckpointError(f"--init-from {path} holds a {config['model']} model but the recipe trains {name}; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -121,5 +122,13 @@ def test_init_from_starts_a_new_run_from_a_model_folders_weights(tmp_path):
     assert json.loads((run_dir / "init_from.json").read_text()) == {"init_from": str(source)}
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines() if '"step"' in line]
     assert steps[0] == 1  # a new run: its own step count, not the source's
+    # a run killed before its first checkpoint starts over on --resume, from the same weights again
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    shutil.copy(run_dir / "init_from.json", killed / "init_from.json")
+    again = Trainer(recipe, killed, resume=True, quiet=True)
+    again._setup()
+    saved = load_tensors(source / "generator.safetensors")
+    assert all(torch.equal(saved[k], v) for k, v in again.model.nets["generator"].state_dict().items())
     both = CliRunner().invoke(app, ["run", "--resume", str(run_dir), "--init-from", str(source)])
     assert both.exit_code == 2 and "drop one of them" in both.output and "Traceback" not in both.output

@@ -177,8 +177,8 @@ def run(
         hub_id = getattr(resolved.data, "hub", None)
         if hub_id and (resolved.data.model_extra or {}).get("streaming") and "@" not in hub_id:
             raise GanzooError(f"This run streams the Hub dataset {hub_id} at no fixed revision, so its rows may have changed "
-                              f"since it began and the resume would not be exact; pin one in the recipe "
-                              f"(data.hub: {hub_id}@COMMIT) when you start a streamed run you may want to resume.")
+                              f"since it began and the resume would not be exact; resume with --set data.hub={hub_id}@COMMIT naming "
+                              f"the commit it streamed, and pin the revision in recipes you stream from.")
     else:
         if recipe is None:
             raise GanzooError("Name a recipe to train (e.g. ganzoo run recipes/quickstart.yaml) or --resume RUN_DIR.")

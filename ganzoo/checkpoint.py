@@ -273,6 +273,10 @@ def resolve_model_folder(path: str | Path) -> Path:
     raise CheckpointError(f"Model path {path} does not exist; pass a run directory, a model folder or a Hub id.")
 
 
+#: Roles whose names start so are discriminators: training-only, left out of a weights-only pull.
+DISCRIMINATOR_PREFIX = "discriminator"
+
+
 def load_model(path: str | Path, *, device: str | torch.device = "cpu", with_discriminator: bool = True):
     """Rebuild the model saved in ``path`` (model folder or run directory) with its weights."""
     from ganzoo.plugins import get_registry
@@ -285,7 +289,8 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu", with_dis
     model = model_cls(recipe, config["domains"])
     specs = {role: spec for role, spec in config["networks"].items()}
     missing = [role for role in specs if not (folder / f"{role}.safetensors").is_file()]
-    if not with_discriminator:
+    if not with_discriminator or all(role.startswith(DISCRIMINATOR_PREFIX) for role in missing):
+        # A weights-only pull (`ganzoo pull` without --full) has no discriminator: it translates without one.
         specs = {r: s for r, s in specs.items() if (folder / f"{r}.safetensors").is_file()}
     elif missing:
         raise CheckpointError(f"{folder} lacks {missing[0]}.safetensors named in config.json; re-download or re-save the model.")
@@ -316,6 +321,44 @@ def restore_weights(model, path: str | Path) -> None:
     for role, net in model.ema_nets.items():
         ema_path = folder / f"{role}.ema.safetensors"
         _load_into(net, ema_path if ema_path.is_file() else folder / f"{role}.safetensors", role)
+
+
+def init_weights_from(model, path: str | Path) -> list[str]:
+    """Copy the weights of a model folder (or run directory) into a freshly built ``model``: ``ganzoo run --init-from``.
+
+    Only weights move: the new run has its own step 0, optimisers and schedule. The folder must hold the same
+    model with the same domains; a network whose file is absent (a weights-only pull has no discriminator)
+    keeps its fresh initialisation, and its role is returned.
+    """
+    try:
+        folder = resolve_model_folder(path)
+        config = read_config(folder)
+    except CheckpointError as exc:
+        raise CheckpointError(f"--init-from: {exc}") from None
+    name = model.recipe.model
+    if config["model"] != name:
+        raise CheckpointError(f"--init-from {path} holds a {config['model']} model but the recipe trains {name}; "
+                              f"start from a {name} model folder.")
+    if list(config["domains"]) != list(model.domains):
+        raise CheckpointError(f"--init-from {path} was trained on the domains {', '.join(config['domains'])} but this run's "
+                              f"data has {', '.join(model.domains)}; set data.domains to match or start from another model.")
+    fresh = []
+    for role, net in model.nets.items():
+        weights = folder / f"{role}.safetensors"
+        if weights.is_file():
+            _load_into(net, weights, role)
+        else:
+            fresh.append(role)
+    if len(fresh) == len(model.nets):
+        raise CheckpointError(f"--init-from {path} holds none of this model's weight files; pass a complete model folder.")
+    for role, net in model.ema_nets.items():
+        for candidate in (folder / f"{role}.ema.safetensors", folder / f"{role}.safetensors"):
+            if candidate.is_file():
+                _load_into(net, candidate, role)
+                break
+        else:
+            net.load_state_dict(model.nets[role].state_dict())
+    return fresh
 
 
 def layout_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str | None:

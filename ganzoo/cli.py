@@ -149,6 +149,8 @@ def run(
     set_: List[str] = typer.Option([], "--set", help="override a key: --set train.steps=200 (repeatable)"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory (default: runs/<recipe>-<time>)"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this directory from its latest checkpoint"),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="start a new run from the weights of this model folder, "
+                                            "run directory, Hub id or pretrained name (fresh optimisers, step 0)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ):
     """Train a model from a recipe; checkpoints, samples and metrics go to the run directory."""
@@ -156,6 +158,15 @@ def run(
     from ganzoo.trainer import Trainer, default_run_dir
 
     _registry()
+    if resume is not None and init_from is not None:
+        raise GanzooError("--init-from starts a new run and --resume continues one from its own checkpoint; drop one of them.")
+    if init_from is not None and not Path(init_from).exists():
+        from ganzoo import hub, zoo
+
+        if not (zoo.is_pretrained_name(init_from) or hub.is_hub_id(init_from)):
+            raise GanzooError(f"--init-from {init_from} does not exist; give a model folder, a run directory, a Hub id or a "
+                              "pretrained name (see `ganzoo pull`).")
+        init_from = str(hub.resolve(init_from))  # the whole repo: discriminator and train state too, where it has them
     if resume is not None:
         if not (resume / "recipe.yaml").is_file():
             raise GanzooError(f"{resume} is not a ganzoo run directory (no recipe.yaml); pass the directory a previous `ganzoo run` wrote.")
@@ -163,6 +174,11 @@ def run(
             raise GanzooError("--out and --resume name different directories; a resumed run continues in its own directory.")
         resolved = load_recipe(recipe or resume / "recipe.yaml", set_)
         run_dir = resume
+        hub_id = getattr(resolved.data, "hub", None)
+        if hub_id and (resolved.data.model_extra or {}).get("streaming") and "@" not in hub_id:
+            raise GanzooError(f"This run streams the Hub dataset {hub_id} at no fixed revision, so its rows may have changed "
+                              f"since it began and the resume would not be exact; resume with --set data.hub={hub_id}@COMMIT naming "
+                              f"the commit it streamed, and pin the revision in recipes you stream from.")
     else:
         if recipe is None:
             raise GanzooError("Name a recipe to train (e.g. ganzoo run recipes/quickstart.yaml) or --resume RUN_DIR.")
@@ -174,7 +190,7 @@ def run(
     if main_rank:
         err.print(f"[bold]ganzoo run[/]: model [cyan]{resolved.model}[/], data [cyan]{resolved.data.name}[/], "
                   f"{resolved.train.steps} steps -> {run_dir}", highlight=False)
-    result = Trainer(resolved, run_dir, resume=resume is not None, console=err, quiet=quiet).run()
+    result = Trainer(resolved, run_dir, resume=resume is not None, console=err, quiet=quiet, init_from=init_from).run()
     if result.interrupted:
         raise typer.Exit(code=130)
     if main_rank:
@@ -359,16 +375,34 @@ def convert(
 @app.command()
 @friendly
 def pull(
-    name: str = typer.Argument(..., help="Hub repo id (org/name or org/name@REVISION) or pretrained name (see `ganzoo list --pretrained`)"),
+    name: Optional[str] = typer.Argument(None, help="Hub repo id (org/name or org/name@REVISION) or pretrained name; "
+                                         "leave it out to list the pretrained zoo"),
     local_dir: Optional[Path] = typer.Option(None, "--local-dir", help="also copy the model folder here (a new or empty folder)"),
+    full: bool = typer.Option(False, "--full", help="also fetch the discriminator(s) and train_state/ where the source has them "
+                              "(to fine-tune with `ganzoo run RECIPE --init-from NAME`)"),
 ):
-    """Download a model from the Hub (or an official release, converted once) and print its local folder."""
+    """Download a model from the Hub (or an official release, converted once) and print its local folder.
+
+    Without --full only what translating needs comes down (config, generators, EMA copies, card).
+    With no NAME, list the pretrained zoo and how to pull from it.
+    """
     from ganzoo import hub, zoo
 
-    folder = zoo.pull_pretrained(name, console=err) if zoo.is_pretrained_name(name) else hub.pull_repo(*hub.split_hub_id(name))
+    if name is None:
+        _registry()
+        zoo.print_pretrained(out)
+        out.print("to fine-tune one, also fetch its discriminator: ganzoo pull NAME --full; any ganzoo model on the Hub: "
+                  "ganzoo pull ORG/REPO[@REVISION]", highlight=False, markup=False)
+        return
+    if zoo.is_pretrained_name(name):
+        folder = zoo.pull_pretrained(name, for_inference=not full, console=err)
+    else:
+        folder = hub.pull_repo(*hub.split_hub_id(name), for_inference=not full)
     if local_dir is not None:
         folder = hub.copy_to(folder, local_dir)
     err.print(f"[green]pulled[/] {name}; translate with: ganzoo translate {name} --input IMAGES --target DOMAIN --out DIR", highlight=False)
+    if full:
+        err.print(f"fine-tune with: ganzoo run RECIPE --init-from {name}", highlight=False)
     print(folder)
 
 

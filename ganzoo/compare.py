@@ -60,6 +60,43 @@ def parse_models(values: list[str], families: list[str]) -> dict[str, list[str]]
     return given
 
 
+#: The built-in set ``compare`` uses when no --data is given: the shapes set's domains, per-domain image counts.
+BUILTIN_TRAIN, BUILTIN_VAL = 200, 50
+CACHE_ENV = "GANZOO_CACHE"  # where ganzoo keeps data it writes for you (default: ~/.cache/ganzoo)
+
+
+def cache_root() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "ganzoo"
+
+
+def builtin_shapes(image_size: int = 32) -> tuple[Path, bool]:
+    """The built-in shapes set as an image folder in the cache, written on first use; (folder, written now)."""
+    import shutil
+    import tempfile
+
+    from ganzoo.data.shapes import export_folder
+
+    folder = cache_root() / f"shapes-{image_size}px-{BUILTIN_TRAIN}x{BUILTIN_VAL}-seed0"
+    if (folder / ".complete").is_file():
+        return folder, False
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    except OSError as exc:
+        raise GanzooError(f"Cannot write the built-in shapes set under {folder.parent} ({exc.strerror}); "
+                          f"set {CACHE_ENV} to a writable folder or pass --data DIR.") from None
+    try:
+        export_folder(work, image_size=image_size, num_train=BUILTIN_TRAIN, num_val=BUILTIN_VAL, seed=0)
+        (work / ".complete").write_text("written by ganzoo compare\n")
+        shutil.rmtree(folder, ignore_errors=True)  # an incomplete earlier attempt
+        os.replace(work, folder)  # the cache holds a complete set or none
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return folder, True
+
+
 def _recipe_for(model_cls, name: str, data_root: Path, domains: list[str], steps: int | None, recipe_path: str | None,
                 image_size: int | None, device: str):
     """The family's small recipe (or ``--recipe``) on the compared data, with the compare's steps and device."""

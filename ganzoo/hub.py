@@ -164,9 +164,13 @@ def pull_repo(repo_id: str, revision: str | None = None, *, for_inference: bool 
     except CheckpointError:
         raise HubError(f"Hub repo {repo_id} is not a ganzoo model (its config.json has no \"format\": \"ganzoo-model\"); "
                        "check the repo id.") from None
+    ignore = None
+    if for_inference:  # what translating needs: no training state, no discriminators
+        from ganzoo.checkpoint import DISCRIMINATOR_PREFIX
+
+        ignore = TRAIN_STATE_PATTERNS + [f"{DISCRIMINATOR_PREFIX}*.safetensors"]
     with hub_errors(repo_id, revision):
-        folder = snapshot_download(repo_id, revision=revision, library_name="ganzoo",
-                                   ignore_patterns=TRAIN_STATE_PATTERNS if for_inference else None)
+        folder = snapshot_download(repo_id, revision=revision, library_name="ganzoo", ignore_patterns=ignore)
     return Path(folder)
 
 

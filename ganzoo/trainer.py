@@ -98,9 +98,15 @@ class RunResult:
     interrupted: bool = False
 
 
+INIT_FROM = "init_from.json"  # the model folder a run started from (`ganzoo run --init-from`)
+
+
 class Trainer:
-    def __init__(self, recipe: Recipe, run_dir: str | Path, *, resume: bool = False, console=None, quiet: bool = False):
+    def __init__(self, recipe: Recipe, run_dir: str | Path, *, resume: bool = False, console=None, quiet: bool = False,
+                 init_from: str | Path | None = None):
         from rich.console import Console
+
+        self.init_from = init_from
 
         self.recipe = recipe
         self.run_dir = Path(run_dir)
@@ -173,6 +179,15 @@ class Trainer:
             for net in self.model.nets.values():
                 net.to(memory_format=torch.channels_last)
         self._probe()
+        if self.resume and self.init_from is None and not self.dir.has_checkpoint() and (self.run_dir / INIT_FROM).is_file():
+            # Killed before its first checkpoint: the run starts over, from the weights it started from.
+            self.init_from = json.loads((self.run_dir / INIT_FROM).read_text())["init_from"]
+        if self.init_from is not None and not (self.resume and self.dir.has_checkpoint()):
+            # Weights only, before compile/DDP wrap the networks; a resumed run takes them from its own checkpoint.
+            fresh = ckpt.init_weights_from(self.model, self.init_from)
+            if self.dist.is_main:  # even with --quiet: the run does not start from scratch
+                note = f" ({', '.join(fresh)} not in it: freshly initialised)" if fresh else ""
+                self.console.print(f"initialised from {self.init_from}{note}", highlight=False)
         if cfg.compile:
             # Module.compile() compiles in place: state_dict keys (and so checkpoints) stay unchanged.
             for net in self.model.nets.values():
@@ -310,6 +325,8 @@ class Trainer:
             self._restore()
         elif main:
             self.dir.start_fresh(self.recipe.to_yaml())
+            if self.init_from is not None:
+                ckpt.atomic_write_text(self.run_dir / INIT_FROM, json.dumps({"init_from": str(self.init_from)}) + "\n")
             if self.evaluation is not None:
                 self.evaluation.forget_best()
         cfg = self.cfg

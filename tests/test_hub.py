@@ -102,8 +102,15 @@ def test_push_pull_load_translate_then_offline(tmp_path, mirror, uploads):
     assert pushed.returncode == 0, pushed.stderr
     assert (mirror.mirrors / "models/org/tiny/README.md").is_file()
 
-    pulled = run_cli("pull", "org/tiny", "--local-dir", str(tmp_path / "copy"), env=online(hf_home, mirror.endpoint))
+    # A plain pull brings what translating needs; --full adds the discriminator (and train_state/ where there is one).
+    light = run_cli("pull", "org/tiny", env=online(hf_home, mirror.endpoint))
+    assert light.returncode == 0, light.stderr
+    snapshot = Path(light.stdout.strip().splitlines()[-1])
+    assert (snapshot / "generator.ema.safetensors").is_file() and not (snapshot / "discriminator.safetensors").exists()
+    assert "--full" not in light.stderr
+    pulled = run_cli("pull", "org/tiny", "--full", "--local-dir", str(tmp_path / "copy"), env=online(hf_home, mirror.endpoint))
     assert pulled.returncode == 0, pulled.stderr
+    assert "--init-from org/tiny" in pulled.stderr
     copy = Path(pulled.stdout.strip().splitlines()[-1])
     assert copy == tmp_path / "copy"
     original, downloaded = files_of(model), files_of(copy)

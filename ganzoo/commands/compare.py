@@ -19,7 +19,8 @@ def register_commands(app) -> None:
     @friendly
     def compare(
         models: List[str] = typer.Argument(..., help="model families, e.g. stargan cyclegan stargan_v2"),
-        data: Path = typer.Option(..., "--data", help=DATA_HELP),
+        data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " (default: the built-in shapes set, "
+                                            "written once to ~/.cache/ganzoo or $GANZOO_CACHE)"),
         steps: Optional[int] = typer.Option(None, "--steps", min=1, help="training steps for every model (default: each recipe's)"),
         trained: List[str] = typer.Option([], "--models", help="use trained models instead: NAME=PATH[,PATH...] or PATH (repeatable)"),
         recipe: List[str] = typer.Option([], "--recipe", help="NAME=RECIPE.yaml to train NAME from (default: the small recipe its model declares)"),
@@ -38,9 +39,15 @@ def register_commands(app) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no training progress bars"),
     ):
         """Train (or load) several models on the same data and steps, evaluate them identically, report side by side."""
-        from ganzoo.compare import print_report, run_compare
+        from ganzoo.compare import builtin_shapes, print_report, run_compare
 
         registry()
+        if data is None:
+            size = img_size or 32
+            data, written = builtin_shapes(size)
+            how = "written now, once" if written else "written by an earlier compare"
+            err.print(f"no --data given: comparing on the built-in shapes set (red, green, blue; {size} px) in {data} "
+                      f"({how}); pass --data DIR for your own images", highlight=False, soft_wrap=True)
         recipes = {}
         for item in recipe:
             name, sep, path = item.partition("=")

@@ -118,7 +118,11 @@ class ImageFolderDataset(ImageDataset):
         return len(self.skipped) + len(self.bad_paths)
 
     def load(self, index: int, rng: random.Random | None = None) -> torch.Tensor:
-        tensor = to_tensor(self._read(index))
+        return self.transform(self._read(index), rng)
+
+    def transform(self, image: Image.Image, rng: random.Random | None = None) -> torch.Tensor:
+        """One decoded image as a training (``rng`` given) or evaluation tensor."""
+        tensor = to_tensor(image)
         if rng is None:
             return resize(tensor, self.image_size)
         # The official StarGAN v2 training transform: random resized crop with

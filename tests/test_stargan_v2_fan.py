@@ -60,14 +60,14 @@ def test_fan_is_frozen_and_stays_in_eval_mode():
 
 # --------------------------------------------------------------------------- the mask rules
 
-H = 256
-COL_A, COL_B = 60, 190
+H, W = 256, 48  # 256 rows: the official shifts are for 256 px heatmaps; the width does not matter
+COL_A, COL_B = 10, 40
 ROW = 120  # peaks well inside, so no shift wraps around
 
 
 def single_landmark(channel: int, n_channels: int = 98) -> torch.Tensor:
     """Heatmaps with one landmark: value 1 at (ROW, COL_A) and 0.5 at (ROW, COL_B); every other channel 0."""
-    x = torch.zeros(1, n_channels, H, H)
+    x = torch.zeros(1, n_channels, H, W)
     x[0, channel, ROW, COL_A] = 1.0
     x[0, channel, ROW, COL_B] = 0.5
     return x
@@ -93,17 +93,17 @@ ZEROED = [0, 7, 25, 32, 33, 46, 76, 82]  # face-line ends, eyebrow edges, mouth 
 def test_each_part_is_moved_and_raised_as_official(channel):
     down, power, in_second = RULES[channel]
     mask, mask2 = face_masks(single_landmark(channel))
-    assert mask.shape == mask2.shape == (1, 1, H, H)
-    expected = torch.zeros(H, H)
+    assert mask.shape == mask2.shape == (1, 1, H, W)
+    expected = torch.zeros(H, W)
     expected[ROW + down, COL_A] = 1.0
     expected[ROW + down, COL_B] = 0.5**power
     torch.testing.assert_close(mask[0, 0], expected, atol=1e-5, rtol=0)
-    torch.testing.assert_close(mask2[0, 0], expected if in_second else torch.zeros(H, H), atol=1e-5, rtol=0)
+    torch.testing.assert_close(mask2[0, 0], expected if in_second else torch.zeros(H, W), atol=1e-5, rtol=0)
 
 
 def test_eyes_are_a_cubed_copy_8_rows_down_plus_a_copy_24_rows_down():
     mask, mask2 = face_masks(single_landmark(65))
-    expected = torch.zeros(H, H)
+    expected = torch.zeros(H, W)
     expected[ROW + 8, COL_A] += 1.0
     expected[ROW + 24, COL_A] += 1.0
     expected[ROW + 8, COL_B] += 0.5**3
@@ -119,16 +119,16 @@ def test_zeroed_landmarks_leave_no_trace(channel):
 
 
 def test_truncation_min_max_normalisation_and_clamp():
-    x = torch.zeros(1, 98, H, H)
+    x = torch.zeros(1, 98, H, W)
     x[0, 96, 10, 10] = 5.0     # normalised to 1 (min-max per heatmap)
     x[0, 96, 10, 20] = 0.4     # 0.4 / 5 = 0.08 after normalising, but truncation acts first: 0.4 >= 0.1 stays
     x[0, 96, 10, 30] = 0.09    # below 0.1: truncated before normalising
     x[0, 97, 10, 10] = 2.0     # a second landmark on the same pixel: the sum is clamped to 1
-    x[0, 97, 50, 50] = -3.0    # negative values are truncated to 0, so they do not shift the minimum
+    x[0, 97, 50, 40] = -3.0    # negative values are truncated to 0, so they do not shift the minimum
     mask, _ = face_masks(x)
     assert mask[0, 0, 10, 10] == 1.0
     assert mask[0, 0, 10, 20] == pytest.approx(0.4 / 5.0, abs=1e-5)
-    assert mask[0, 0, 10, 30] == 0 and mask[0, 0, 50, 50] == 0
+    assert mask[0, 0, 10, 30] == 0 and mask[0, 0, 50, 40] == 0
     x[0, 96, 0, 0] = float("nan")
     mask, mask2 = face_masks(x)
     assert not torch.isnan(mask).any() and not torch.isnan(mask2).any()
@@ -136,10 +136,10 @@ def test_truncation_min_max_normalisation_and_clamp():
 
 def test_shifts_scale_with_the_heatmap_size():
     # at 512 px the part shifts double (official sw = H // 256); the eyes' 8 / 24 do not
-    x = torch.zeros(1, 98, 512, 512)
-    x[0, 57, 200, 100] = 1.0
+    x = torch.zeros(1, 98, 512, 16)
+    x[0, 57, 200, 10] = 1.0
     mask, _ = face_masks(x)
-    assert mask[0, 0, 200 - 16, 100] == pytest.approx(1.0, abs=1e-5)
+    assert mask[0, 0, 200 - 16, 10] == pytest.approx(1.0, abs=1e-5)
 
 
 def test_get_heatmap_resizes_to_256_and_maps_to_unit_range():

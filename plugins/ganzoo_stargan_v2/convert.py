@@ -60,11 +60,11 @@ def _clean_state_dict(role: str, value: Any, path: Path) -> dict[str, torch.Tens
     return {_strip_module_prefix(k): v for k, v in value.items()}
 
 
-def load_official(path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
+def load_official(path: str | Path, extras: dict[str, Any] | None = None) -> dict[str, dict[str, torch.Tensor]]:
     """Load an official ``*_nets(_ema).ckpt`` file as {role: state_dict}, without running code.
 
     ``module.`` prefixes are stripped; the face-alignment network (``fan``, in the CelebA-HQ release) is
-    read by :func:`load_fan_weights`, not here; unknown entries are ignored. A bare generator state_dict
+    put into ``extras["fan"]`` when ``extras`` is given, not returned; unknown entries are ignored. A bare generator state_dict
     is accepted as {"generator": ...}. Raises CheckpointError if the file is missing, is not a
     PyTorch checkpoint, needs unsafe unpickling, or has no generator.
     """
@@ -77,6 +77,8 @@ def load_official(path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
         )
     if any(isinstance(k, str) and _strip_module_prefix(k) == _GENERATOR_MARKER for k in raw):
         raw = {"generator": raw}
+    if extras is not None and "fan" in raw:
+        extras["fan"] = raw["fan"]  # the CelebA-HQ release's FAN, for load_fan_weights' checks
     state_dicts = {
         role: _clean_state_dict(role, raw[role], path) for role in NETWORK_CLASSES if role in raw
     }
@@ -249,13 +251,13 @@ def _check_layout(
     )
 
 
-def convert(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
+def convert(path: str | Path, extras: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
     """Load an official checkpoint and infer how to rebuild its networks.
 
     Returns (config, state_dicts): ``NETWORK_CLASSES[role](**config[role])`` then accepts
     ``state_dicts[role]`` with ``load_state_dict(strict=True)`` for every role present.
     """
-    state_dicts = load_official(path)
+    state_dicts = load_official(path, extras)
     config = infer_config(state_dicts)
     for role in NETWORK_CLASSES:
         if role in state_dicts:
@@ -277,7 +279,8 @@ def convert_to_folder(paths, out_dir, *, image_size: int | None = None, domains:
         raise GanzooError(f"ganzoo convert stargan_v2 takes no option {sorted(options)[0]!r}; use --domains and --image-size.")
     if not 1 <= len(paths) <= 2:
         raise GanzooError("ganzoo convert stargan_v2 takes NETS_EMA.ckpt [NETS.ckpt] OUT_DIR.")
-    config, ema = convert(paths[0])
+    extras: dict[str, Any] = {}
+    config, ema = convert(paths[0], extras)
     raw = ema
     if len(paths) == 2:
         config2, raw = convert(paths[1])
@@ -296,10 +299,8 @@ def convert_to_folder(paths, out_dir, *, image_size: int | None = None, domains:
     roles = [r for r in ("generator", "mapping_network", "style_encoder") if r in ema]
     # The CelebA-HQ release (w_hpf > 0) keeps its FAN under "fan": keep it whole, as a frozen network.
     frozen = {}
-    if gen.get("w_hpf", 0) > 0:
-        raw_ema = load_official_checkpoint(paths[0])
-        if isinstance(raw_ema, Mapping) and isinstance(raw_ema.get("fan"), Mapping):
-            frozen["fan"] = fan_state_dict(raw_ema["fan"], f"{paths[0]} (entry fan)")
+    if gen.get("w_hpf", 0) > 0 and isinstance(extras.get("fan"), Mapping):
+        frozen["fan"] = fan_state_dict(extras["fan"], f"{paths[0]} (entry fan)")
     return save_converted(
         "stargan_v2",
         out_dir,

@@ -24,6 +24,6 @@ def ganzoo_register(registry) -> None:
 @hookimpl
 def ganzoo_register_commands(app) -> None:
     # `ganzoo align-faces`: faces warped to the CelebA-HQ layout for the CelebA-HQ model (official --mode align)
-    from ganzoo_stargan_v2.align import register_commands
+    from ganzoo_stargan_v2.commands import register_commands
 
     register_commands(app)

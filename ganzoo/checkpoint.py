@@ -98,6 +98,7 @@ def model_config(model, *, step: int, plugin: str | None = None) -> dict[str, An
         "plugin": plugin or plugin_of(model.name),
         "networks": model.network_specs,
         "ema": sorted(model.ema_nets),
+        **({"frozen": sorted(model.frozen_nets)} if getattr(model, "frozen_nets", None) else {}),
         "domains": model.domains,
         "label_kind": model.label_kind,
         "image_size": model.image_size,
@@ -134,6 +135,8 @@ def write_model_folder(model, folder: Path, *, step: int, train_state: dict[str,
             _save_tensors(net.state_dict(), tmp / f"{role}.safetensors", {"role": role})
         for role, net in model.ema_nets.items():
             _save_tensors(net.state_dict(), tmp / f"{role}.ema.safetensors", {"role": role, "variant": "ema"})
+        for role, net in getattr(model, "frozen_nets", {}).items():
+            _save_tensors(net.state_dict(), tmp / f"{role}.safetensors", {"role": role, "variant": "frozen"})
         if train_state is not None:
             _write_train_state(tmp / "train_state", train_state)
         for name, text in (extra_files or {}).items():
@@ -303,6 +306,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu", with_dis
     for role, net in model.ema_nets.items():
         ema_path = folder / f"{role}.ema.safetensors"
         _load_into(net, ema_path if ema_path.is_file() else folder / f"{role}.safetensors", role)
+    _load_frozen(model, folder)
     model.step = int(config.get("step", 0))
     model.folder = folder
     return model.to(device)
@@ -321,6 +325,17 @@ def restore_weights(model, path: str | Path) -> None:
     for role, net in model.ema_nets.items():
         ema_path = folder / f"{role}.ema.safetensors"
         _load_into(net, ema_path if ema_path.is_file() else folder / f"{role}.safetensors", role)
+    _load_frozen(model, folder)
+
+
+def _load_frozen(model, folder: Path) -> None:
+    """Load the model's frozen networks from ``folder``; one without a file there is dropped (the model then
+    says what it lacks when it needs it, e.g. a folder written before the network was saved)."""
+    frozen = getattr(model, "frozen_nets", {})
+    for role in [r for r in frozen if not (folder / f"{r}.safetensors").is_file()]:
+        del frozen[role]
+    for role, net in frozen.items():
+        _load_into(net, folder / f"{role}.safetensors", role)
 
 
 def init_weights_from(model, path: str | Path) -> list[str]:
@@ -441,12 +456,14 @@ def save_converted(
     recipe: dict[str, Any],
     state_dicts: dict[str, dict[str, torch.Tensor]],
     ema_state_dicts: dict[str, dict[str, torch.Tensor]] | None = None,
+    frozen_state_dicts: dict[str, dict[str, torch.Tensor]] | None = None,
 ) -> Path:
     """Write converted (e.g. official) weights as a ganzoo model folder.
 
     ``recipe`` is a recipe document (``model`` is filled in) describing the
     networks; every network role of the model must be in ``state_dicts`` or be
-    left out of the folder (e.g. a generator-only release). Each state dict must
+    left out of the folder (e.g. a generator-only release); so is a frozen network (``frozen_state_dicts``).
+    Each state dict must
     fit the network exactly (strict loading); nothing is written otherwise.
     """
     from ganzoo.plugins import get_registry
@@ -463,6 +480,9 @@ def save_converted(
         _load_state_strict(net, state_dicts[role], role)
     for role, net in model.ema_nets.items():
         _load_state_strict(net, ema_state_dicts[role], role)
+    model.frozen_nets = {role: net for role, net in model.frozen_nets.items() if role in (frozen_state_dicts or {})}
+    for role, net in model.frozen_nets.items():
+        _load_state_strict(net, frozen_state_dicts[role], role)
     return write_model_folder(model, Path(out_dir), step=0)
 
 

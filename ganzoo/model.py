@@ -48,6 +48,9 @@ class GANModel:
     network_roles: ClassVar[dict[str, str]] = {}
     #: roles that get an exponential moving average copy (used for inference when present)
     ema_roles: ClassVar[tuple[str, ...]] = ()
+    # ``frozen_nets`` (built by :meth:`build_frozen`): networks the model owns but never trains, e.g. a pretrained
+    # network that computes inputs for the generator. They get no optimiser and no EMA copy, stay in eval mode,
+    # are not wrapped for DDP, and are saved in the model folder as ``<role>.safetensors`` (config.json "frozen").
     #: per role, the network kwargs the model derives (from the data or another network); users do not set them
     derived_network_args: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: schema of the ``losses:`` section
@@ -140,6 +143,7 @@ class GANModel:
         self.optim = self.OptimConfig.model_validate(recipe.optim)
         self.nets: dict[str, nn.Module] = {}
         self.ema_nets: dict[str, nn.Module] = {}
+        self.frozen_nets: dict[str, nn.Module] = {}
         self.network_specs: dict[str, dict[str, Any]] = {}
 
     @property
@@ -181,9 +185,21 @@ class GANModel:
                     f"{self.recipe.source}: networks.{role}: {spec['name']} cannot be built with {spec['kwargs']} ({exc}); "
                     "change its arguments or data.image_size."
                 ) from None
+        self.frozen_nets = self.build_frozen()
+        for net in self.frozen_nets.values():
+            net.requires_grad_(False)
+            net.eval()
         if init:
             self.init_weights()
         self.ema_nets = {role: self.make_ema(role) for role in self.ema_roles if role in self.nets}
+
+    def build_frozen(self) -> dict[str, nn.Module]:
+        """The frozen networks this configuration needs (see ``frozen_nets``), with any weights; default none.
+
+        Called by :meth:`build` before :meth:`init_weights`; a model folder's saved weights replace these on load,
+        so :meth:`init_weights` (fresh training only) is where a model fills them from its recipe.
+        """
+        return {}
 
     def init_weights(self) -> None:
         """Apply the official initialisation to ``self.nets`` (default: PyTorch's own)."""
@@ -203,7 +219,7 @@ class GANModel:
         return self.optim.lr
 
     def to(self, device: torch.device | str) -> "GANModel":
-        for group in (self.nets, self.ema_nets):
+        for group in (self.nets, self.ema_nets, self.frozen_nets):
             for net in group.values():
                 net.to(device)
         return self

@@ -84,6 +84,9 @@ class TrainConfig(StrictModel):
     compile: bool = False
     channels_last: bool = False
     threads: int | None = Field(None, ge=1, le=1024, description="CPU threads for torch (default: torch's choice)")
+    frozen_weights: dict[str, str] = Field(
+        {}, description="weights of the model's frozen (never trained) networks by role, e.g. {fan: wing.ckpt}: "
+                        "a weights file or a model folder that holds them")
 
 
 #: What ``eval.every`` measures when ``eval.metrics`` is empty: the quality metrics of ``ganzoo eval``, each n/a

@@ -594,7 +594,11 @@ def test_cli_convert_then_load_and_translate(tmp_path, cli):
     c = SMALL_CONFIGS["hpf_32"]
     nets = small_networks(c, seed=30)
     ema_file = tmp_path / "100000_nets_ema.ckpt"
-    torch.save({r: nets[r].state_dict() for r in ("generator", "mapping_network", "style_encoder")}, ema_file)
+    from ganzoo_stargan_v2.fan import FAN
+
+    # a w_hpf > 0 release holds its face-alignment network under "fan" (translate needs it for the masks)
+    torch.save({**{r: nets[r].state_dict() for r in ("generator", "mapping_network", "style_encoder")},
+                "fan": FAN().state_dict()}, ema_file)
     nets_file = tmp_path / "100000_nets.ckpt"
     torch.save({r: n.state_dict() for r, n in nets.items()}, nets_file)
     result = cli("convert", "stargan_v2", str(ema_file), str(nets_file), str(tmp_path / "model"),

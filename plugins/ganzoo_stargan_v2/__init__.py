@@ -14,7 +14,16 @@ def ganzoo_register(registry) -> None:
     registry.add("discriminators", "stargan_v2.discriminator", "ganzoo_stargan_v2.networks:Discriminator")
     registry.add("models", "stargan_v2", "ganzoo_stargan_v2.model:StarGANv2")
     registry.add("converters", "stargan_v2", "ganzoo_stargan_v2.convert:convert_to_folder")
+    registry.add("converters", "stargan_v2_fan", "ganzoo_stargan_v2.convert:convert_fan_to_folder")
     from ganzoo_stargan_v2.pretrained import WEIGHTS  # plain data
 
     for name, spec in WEIGHTS.items():
         registry.add("pretrained", name, spec)
+
+
+@hookimpl
+def ganzoo_register_commands(app) -> None:
+    # `ganzoo align-faces`: faces warped to the CelebA-HQ layout for the CelebA-HQ model (official --mode align)
+    from ganzoo_stargan_v2.commands import register_commands
+
+    register_commands(app)

@@ -60,11 +60,11 @@ def _clean_state_dict(role: str, value: Any, path: Path) -> dict[str, torch.Tens
     return {_strip_module_prefix(k): v for k, v in value.items()}
 
 
-def load_official(path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
+def load_official(path: str | Path, extras: dict[str, Any] | None = None) -> dict[str, dict[str, torch.Tensor]]:
     """Load an official ``*_nets(_ema).ckpt`` file as {role: state_dict}, without running code.
 
-    ``module.`` prefixes are stripped, the face-alignment network (``fan``, a separate download
-    in the official repo) is dropped, and unknown entries are ignored. A bare generator state_dict
+    ``module.`` prefixes are stripped; the face-alignment network (``fan``, in the CelebA-HQ release) is
+    put into ``extras["fan"]`` when ``extras`` is given, not returned; unknown entries are ignored. A bare generator state_dict
     is accepted as {"generator": ...}. Raises CheckpointError if the file is missing, is not a
     PyTorch checkpoint, needs unsafe unpickling, or has no generator.
     """
@@ -77,6 +77,8 @@ def load_official(path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
         )
     if any(isinstance(k, str) and _strip_module_prefix(k) == _GENERATOR_MARKER for k in raw):
         raw = {"generator": raw}
+    if extras is not None and "fan" in raw:
+        extras["fan"] = raw["fan"]  # the CelebA-HQ release's FAN, for load_fan_weights' checks
     state_dicts = {
         role: _clean_state_dict(role, raw[role], path) for role in NETWORK_CLASSES if role in raw
     }
@@ -249,13 +251,13 @@ def _check_layout(
     )
 
 
-def convert(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
+def convert(path: str | Path, extras: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
     """Load an official checkpoint and infer how to rebuild its networks.
 
     Returns (config, state_dicts): ``NETWORK_CLASSES[role](**config[role])`` then accepts
     ``state_dicts[role]`` with ``load_state_dict(strict=True)`` for every role present.
     """
-    state_dicts = load_official(path)
+    state_dicts = load_official(path, extras)
     config = infer_config(state_dicts)
     for role in NETWORK_CLASSES:
         if role in state_dicts:
@@ -277,7 +279,8 @@ def convert_to_folder(paths, out_dir, *, image_size: int | None = None, domains:
         raise GanzooError(f"ganzoo convert stargan_v2 takes no option {sorted(options)[0]!r}; use --domains and --image-size.")
     if not 1 <= len(paths) <= 2:
         raise GanzooError("ganzoo convert stargan_v2 takes NETS_EMA.ckpt [NETS.ckpt] OUT_DIR.")
-    config, ema = convert(paths[0])
+    extras: dict[str, Any] = {}
+    config, ema = convert(paths[0], extras)
     raw = ema
     if len(paths) == 2:
         config2, raw = convert(paths[1])
@@ -294,6 +297,10 @@ def convert_to_folder(paths, out_dir, *, image_size: int | None = None, domains:
     networks["generator"].pop("img_size", None)
     recipe = {"networks": networks, "data": {"image_size": size}}
     roles = [r for r in ("generator", "mapping_network", "style_encoder") if r in ema]
+    # The CelebA-HQ release (w_hpf > 0) keeps its FAN under "fan": keep it whole, as a frozen network.
+    frozen = {}
+    if gen.get("w_hpf", 0) > 0 and isinstance(extras.get("fan"), Mapping):
+        frozen["fan"] = fan_state_dict(extras["fan"], f"{paths[0]} (entry fan)")
     return save_converted(
         "stargan_v2",
         out_dir,
@@ -301,4 +308,92 @@ def convert_to_folder(paths, out_dir, *, image_size: int | None = None, domains:
         recipe=recipe,
         state_dicts={role: raw[role] for role in raw},
         ema_state_dicts={role: ema[role] for role in roles},
+        frozen_state_dicts=frozen,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# The face-alignment network (FAN) of the CelebA-HQ model
+# --------------------------------------------------------------------------------------------------
+
+FAN_FILE = "fan.safetensors"
+_FAN_MARKER = "conv1.conv.weight"
+
+
+def _fan_entries(raw: Any, path: Path) -> Mapping:
+    """The FAN's state dict inside an official file: wing.ckpt ({'state_dict': ...}), a *_nets(_ema).ckpt
+    with a ``fan`` entry, or a bare FAN state dict."""
+    if isinstance(raw, Mapping):
+        if isinstance(raw.get("state_dict"), Mapping):
+            return raw["state_dict"]
+        if isinstance(raw.get("fan"), Mapping):
+            return raw["fan"]
+        if any(isinstance(k, str) and _strip_module_prefix(k) == _FAN_MARKER for k in raw):
+            return raw
+    raise CheckpointError(
+        f"{path} holds no FAN weights (neither a 'state_dict' as in wing.ckpt nor a 'fan' entry as in the "
+        "CelebA-HQ 100000_nets_ema.ckpt); pass the official wing.ckpt."
+    )
+
+
+def fan_state_dict(state: Mapping, where: str) -> dict[str, torch.Tensor]:
+    """``state`` cleaned to exactly our FAN's keys and shapes (extra keys are ignored as the official loader
+    does; BatchNorm's ``num_batches_tracked`` counters, unused in eval mode, are filled in if absent)."""
+    from .fan import FAN
+
+    with torch.device("meta"):
+        expected = FAN().state_dict()
+    state = {_strip_module_prefix(k): v for k, v in state.items() if isinstance(k, str)}
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"The FAN weights in {where} are not all tensors; pass the official wing.ckpt.")
+    cleaned = {}
+    for key, meta in expected.items():
+        if key not in state and key.endswith("num_batches_tracked"):
+            state[key] = torch.zeros((), dtype=torch.long)
+        cleaned[key] = state.get(key)
+    missing = [k for k, v in cleaned.items() if v is None]
+    if missing:
+        raise CheckpointError(f'The FAN weights in {where} lack "{missing[0]}"; they are not the official FAN (wing.ckpt).')
+    detail = layout_mismatch(expected, cleaned)
+    if detail:
+        raise CheckpointError(f"The FAN weights in {where} do not fit the official FAN (they {detail}).")
+    return cleaned
+
+
+def load_fan_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """FAN weights from ``path``: a folder holding ``fan.safetensors`` (a pulled ``stargan_v2.celeba_hq`` model or
+    the output of ``ganzoo convert stargan_v2_fan``), a ``.safetensors`` file, or an official checkpoint
+    (``wing.ckpt`` or the CelebA-HQ ``100000_nets_ema.ckpt``), read with ``weights_only=True``."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if path.is_dir():
+        if not (path / FAN_FILE).is_file():
+            raise CheckpointError(f"{path} holds no {FAN_FILE}; pass the official wing.ckpt or a folder made by "
+                                  "`ganzoo convert stargan_v2_fan wing.ckpt OUT` or `ganzoo pull stargan_v2.celeba_hq`.")
+        path = path / FAN_FILE
+    if path.suffix == ".safetensors" and path.is_file():
+        try:
+            state = load_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same sentence
+            raise CheckpointError(f"{path} is not a readable safetensors file ({exc}); re-convert the FAN weights.") from None
+        return fan_state_dict(state, str(path))
+    return fan_state_dict(_fan_entries(load_official_checkpoint(path), path), str(path))
+
+
+def convert_fan_to_folder(paths, out_dir, **options) -> Path:
+    """``ganzoo convert stargan_v2_fan wing.ckpt OUT_DIR``: the official FAN as ``OUT_DIR/fan.safetensors``.
+
+    Use the folder as ``train.frozen_weights.fan`` or copy the file into a CelebA-HQ model folder.
+    """
+    from safetensors.torch import save_file
+
+    if options:
+        raise GanzooError(f"ganzoo convert stargan_v2_fan takes no option {sorted(options)[0]!r}.")
+    if len(paths) != 1:
+        raise GanzooError("ganzoo convert stargan_v2_fan takes one file, wing.ckpt, then OUT_DIR.")
+    state = load_fan_weights(paths[0])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(out / FAN_FILE), metadata={"role": "fan", "variant": "frozen"})
+    return out

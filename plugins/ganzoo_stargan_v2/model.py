@@ -13,7 +13,23 @@ from typing import Any
 import torch
 from pydantic import Field
 
-from ganzoo.api import GANModel, OptimConfig, StrictModel, balanced_index, differentiable_twice, frozen, r1, vanilla
+from ganzoo.api import (
+    CheckpointError,
+    GANModel,
+    OptimConfig,
+    RecipeError,
+    StrictModel,
+    balanced_index,
+    differentiable_twice,
+    frozen,
+    r1,
+    vanilla,
+)
+
+#: how to get the FAN weights, for the sentences that say they are missing
+FAN_HOW = ("get them with `ganzoo pull stargan_v2.celeba_hq` (then train.frozen_weights.fan: that model folder), or "
+           "download the official wing.ckpt (clovaai/stargan-v2 download.sh) and set train.frozen_weights.fan: wing.ckpt "
+           "(--set train.frozen_weights.fan=wing.ckpt)")
 
 
 class StarGANv2Losses(StrictModel):
@@ -73,7 +89,8 @@ class StarGANv2(
 
     @classmethod
     def default_recipe(cls) -> dict[str, Any]:
-        # Official defaults (main.py / README); AFHQ-style generator (w_hpf 0) since masks need the FAN.
+        # Official defaults (main.py / README); AFHQ-style generator (w_hpf 0) unless a recipe asks for the
+        # CelebA-HQ one (w_hpf 1), which needs the FAN weights (train.frozen_weights.fan).
         return {
             "networks": {"generator": {"style_dim": 64, "w_hpf": 0}},
             "data": {"image_size": 256, "batch_size": 8},
@@ -89,11 +106,47 @@ class StarGANv2(
     def latent_dim(self) -> int:
         return self.network_specs["mapping_network"]["kwargs"].get("latent_dim", 16)
 
+    @property
+    def w_hpf(self) -> float:
+        spec = self.network_specs.get("generator") or self.network_spec("generator")
+        return float(spec["kwargs"].get("w_hpf", 1))  # Generator's default is the official CelebA-HQ 1
+
+    def build_frozen(self):
+        # Official build_model: the FAN exists only with w_hpf > 0 (CelebA-HQ); its masks gate the high-pass skip.
+        if self.w_hpf <= 0:
+            return {}
+        from ganzoo_stargan_v2.fan import FAN
+
+        return {"fan": FAN()}
+
     def init_weights(self) -> None:
         from ganzoo_stargan_v2.networks import he_init
 
         for net in self.nets.values():
             net.apply(he_init)
+        if "fan" in self.frozen_nets:
+            path = self.recipe.train.frozen_weights.get("fan")
+            if path is None:
+                raise RecipeError(
+                    f"{self.recipe.source}: networks.generator.w_hpf is {self.w_hpf:g}, so training needs the face-alignment "
+                    f"network (FAN) for the face masks, and train.frozen_weights.fan is not set; {FAN_HOW}."
+                )
+            from ganzoo_stargan_v2.convert import load_fan_weights
+
+            self.frozen_nets["fan"].load_state_dict(load_fan_weights(path), strict=True)
+
+    def face_masks(self, images: torch.Tensor):
+        """The official FAN masks of ``images`` when the generator uses them (w_hpf > 0), else None."""
+        if self.w_hpf <= 0:
+            return None
+        fan = self.frozen_nets.get("fan")
+        if fan is None:
+            raise CheckpointError(
+                f"This StarGAN v2 model has w_hpf {self.w_hpf:g} and needs the FAN face masks, but its model folder has "
+                "no fan.safetensors; convert the official wing.ckpt with `ganzoo convert stargan_v2_fan wing.ckpt DIR` "
+                "and copy DIR/fan.safetensors into the model folder, or use `ganzoo pull stargan_v2.celeba_hq`."
+            )
+        return fan.get_heatmap(images)
 
     def learning_rate(self, role: str) -> float:
         return self.optim.mapping_lr if role == "mapping_network" else self.optim.lr
@@ -123,7 +176,7 @@ class StarGANv2(
         nets = nets or self.nets
         return nets["mapping_network"](z, y) if z is not None else nets["style_encoder"](x_ref, y)
 
-    def discriminator_loss(self, x_real, y_org, y_trg, ctx, *, z=None, x_ref=None):
+    def discriminator_loss(self, x_real, y_org, y_trg, ctx, *, z=None, x_ref=None, masks=None):
         G, D = self.nets["generator"], self.nets["discriminator"]
         x_real = x_real.detach().requires_grad_(True)
         with ctx.autocast(), differentiable_twice():  # R1 differentiates this forward twice
@@ -131,20 +184,20 @@ class StarGANv2(
             loss_real = vanilla(out, True)
         loss_reg = r1(out, x_real, ctx.scaler)
         with torch.no_grad(), ctx.autocast():
-            x_fake = G(x_real.detach(), self.style(y_trg, z=z, x_ref=x_ref))
+            x_fake = G(x_real.detach(), self.style(y_trg, z=z, x_ref=x_ref), masks=masks)
         with ctx.autocast():
             out = D(x_fake, y_trg)
             loss_fake = vanilla(out, False)
         loss = self.losses.adv * (loss_real + loss_fake) + self.losses.r1 * loss_reg
         return loss, {"real": loss_real.detach(), "fake": loss_fake.detach(), "reg": loss_reg.detach()}
 
-    def generator_loss(self, x_real, y_org, y_trg, ctx, lambda_ds: float, *, zs=None, x_refs=None):
+    def generator_loss(self, x_real, y_org, y_trg, ctx, lambda_ds: float, *, zs=None, x_refs=None, masks=None):
         G, D, E = self.nets["generator"], self.nets["discriminator"], self.nets["style_encoder"]
         first = dict(z=zs[0]) if zs is not None else dict(x_ref=x_refs[0])
         second = dict(z=zs[1]) if zs is not None else dict(x_ref=x_refs[1])
         with ctx.autocast():
             s_trg = self.style(y_trg, **first)
-            x_fake = G(x_real, s_trg)
+            x_fake = G(x_real, s_trg, masks=masks)
             out = D(x_fake, y_trg)
             loss_adv = vanilla(out, True)
             # style reconstruction
@@ -152,10 +205,11 @@ class StarGANv2(
             # diversity sensitive: the second output is a constant target (the official code detaches it;
             # computing it without a graph gives the same value for less work)
             with torch.no_grad():
-                x_fake2 = G(x_real, self.style(y_trg, **second))
+                x_fake2 = G(x_real, self.style(y_trg, **second), masks=masks)
             loss_ds = (x_fake.float() - x_fake2.float()).abs().mean()
-            # cycle consistency with the source's own style
-            x_rec = G(x_fake, E(x_real, y_org))
+            # cycle consistency with the source's own style; official: masks of x_fake (no gradient, fp32)
+            fake_masks = self.face_masks(x_fake.detach()) if masks is not None else None
+            x_rec = G(x_fake, E(x_real, y_org), masks=fake_masks)
             loss_cyc = (x_rec.float() - x_real.float()).abs().mean()
         l = self.losses
         loss = l.adv * loss_adv + l.sty * loss_sty - lambda_ds * loss_ds + l.cyc * loss_cyc
@@ -169,19 +223,21 @@ class StarGANv2(
         z2 = ctx.randn(x.shape[0], self.latent_dim, device=x.device)
         n = self.nets
         logs: dict[str, torch.Tensor] = {}
+        # official solver: masks of the real batch, once per iteration, for both D steps and both G steps
+        masks = self.face_masks(x)
 
         with frozen(n["generator"], n["mapping_network"], n["style_encoder"]):
-            d_loss, d_logs = self.discriminator_loss(x, y, y_trg, ctx, z=z)
+            d_loss, d_logs = self.discriminator_loss(x, y, y_trg, ctx, z=z, masks=masks)
             ctx.optimize(d_loss, "discriminator")
-            d_loss_ref, _ = self.discriminator_loss(x, y, y_trg, ctx, x_ref=x_ref)
+            d_loss_ref, _ = self.discriminator_loss(x, y, y_trg, ctx, x_ref=x_ref, masks=masks)
             ctx.optimize(d_loss_ref, "discriminator")
 
         lambda_ds = self.lambda_ds(step)
         with frozen(n["discriminator"]):
-            g_loss, g_logs = self.generator_loss(x, y, y_trg, ctx, lambda_ds, zs=(z, z2))
+            g_loss, g_logs = self.generator_loss(x, y, y_trg, ctx, lambda_ds, zs=(z, z2), masks=masks)
             ctx.optimize(g_loss, "generator", "mapping_network", "style_encoder")
         with frozen(n["discriminator"], n["mapping_network"], n["style_encoder"]):
-            g_loss_ref, _ = self.generator_loss(x, y, y_trg, ctx, lambda_ds, x_refs=(x_ref, x_ref2))
+            g_loss_ref, _ = self.generator_loss(x, y, y_trg, ctx, lambda_ds, x_refs=(x_ref, x_ref2), masks=masks)
             ctx.optimize(g_loss_ref, "generator")
 
         logs.update({f"D/{k}": v for k, v in d_logs.items()})
@@ -219,4 +275,6 @@ class StarGANv2(
     @torch.no_grad()
     def translate_with_style(self, images, styles) -> torch.Tensor:
         """``images`` rendered in ``styles`` (N,style_dim); the sample sheets interpolate styles through this."""
-        return self.inference_nets()["generator"](images, styles.to(images.device)).clamp(-1, 1)
+        # official sample/eval: with w_hpf > 0 the generator gets the FAN masks of the source images
+        masks = self.face_masks(images)
+        return self.inference_nets()["generator"](images, styles.to(images.device), masks=masks).clamp(-1, 1)

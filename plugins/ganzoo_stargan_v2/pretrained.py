@@ -5,7 +5,7 @@ Plain data, so ``ganzoo list --pretrained`` imports nothing heavy. The URLs are 
 
 WEIGHTS = {
     "stargan_v2.celeba_hq": {
-        "description": "StarGAN v2, CelebA-HQ 256x256, female/male (EMA networks; runs without the FAN face masks); official release.",
+        "description": "StarGAN v2, CelebA-HQ 256x256, female/male (EMA networks and the FAN that makes its face masks); official release.",
         "url": "https://www.dropbox.com/s/96fmei6c93o8b8t/100000_nets_ema.ckpt?dl=1",
         "sha256": None,
         "converter": "stargan_v2",

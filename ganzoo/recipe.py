@@ -84,6 +84,8 @@ class TrainConfig(StrictModel):
     compile: bool = False
     channels_last: bool = False
     threads: int | None = Field(None, ge=1, le=1024, description="CPU threads for torch (default: torch's choice)")
+    loggers: list[str] = Field(["jsonl"], description="where rows go (`ganzoo list loggers`): jsonl (always kept), "
+                                                      "tensorboard, wandb, mlflow or a plugin's; rank 0 only")
 
 
 #: What ``eval.every`` measures when ``eval.metrics`` is empty: the quality metrics of ``ganzoo eval``, each n/a

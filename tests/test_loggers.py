@@ -190,3 +190,11 @@ def test_mlflow_default_store_is_sqlite_in_the_run_directory(tiny_recipe, tmp_pa
     client = MlflowClient(tracking_uri=state["tracking_uri"])
     assert [m.step for m in client.get_metric_history(state["run_id"], "loss/D/real")] == [1, 2]
     assert (tmp_path / "run" / "mlartifacts").is_dir()
+
+
+def test_eval_rows_become_flat_scalars_and_na_values_are_left_out():
+    from ganzoo.loggers import scalars
+
+    row = {"step": 5, "eval": {"fid/latent": 31.5, "kid/latent": None, "lpips": float("nan")}, "eval_seconds": 1.25}
+    assert scalars(row) == {"eval/fid/latent": 31.5, "eval_seconds": 1.25}
+    assert scalars({"step": 1, "loss/G/adv": 0.5, "flag": True, "note": "x"}) == {"loss/G/adv": 0.5}

@@ -29,7 +29,7 @@ import string
 from pathlib import Path
 from typing import Any
 
-from ganzoo.errors import RecipeError
+from ganzoo.errors import RecipeError, TrainingError
 
 #: The file in the run directory where loggers keep what a resume needs (run ids).
 STATE_NAME = "loggers.json"
@@ -122,11 +122,18 @@ def resolve(names: list[str], registry, source: str = "recipe") -> list[tuple[st
         entry = registry.entry("loggers", name)
         cls = entry.resolve()
         for module, extra in getattr(cls, "requires", {}).items():
-            if importlib.util.find_spec(module.split(".")[0]) is None:
+            if not _installed(module):
                 raise RecipeError(f"{source}: train.loggers names {name}, which needs the {module} package; install it "
                                   f"with pip install 'ganzoo[{extra}]' or remove {name} from train.loggers.")
         chosen.append((name, cls))
     return chosen
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a module blocked in sys.modules
+        return False
 
 
 class LoggerSet:
@@ -139,8 +146,14 @@ class LoggerSet:
     def open(cls, chosen: list[tuple[str, type]], run_dir: Path, recipe, *, resume_step: int | None) -> "LoggerSet":
         opened = cls()
         try:
-            for _, logger_cls in chosen:
-                opened.loggers.append(logger_cls(Path(run_dir), recipe, resume_step=resume_step))
+            for name, logger_cls in chosen:
+                try:
+                    opened.loggers.append(logger_cls(Path(run_dir), recipe, resume_step=resume_step))
+                except ImportError as exc:  # installed (find_spec saw it) but broken
+                    extras = sorted(set(getattr(logger_cls, "requires", {}).values())) or ["its plugin"]
+                    raise TrainingError(f"The {name} logger could not import its package ({exc}); reinstall it with "
+                                        f"pip install --force-reinstall 'ganzoo[{','.join(extras)}]' or remove {name} "
+                                        "from train.loggers.") from None
         except BaseException:
             opened.close(None)
             raise

@@ -23,7 +23,7 @@ What is here:
 - data: :class:`ImageDataset`, :func:`balanced_index`, the image helpers, the image-folder and shapes datasets
 - official checkpoints: :func:`load_official_checkpoint`, :func:`layout_mismatch`, :func:`save_converted`
 - what a family ships: :class:`PretrainedEntry` (``pretrained`` registry entries), :func:`package_recipes`
-  (its recipes, to register under ``recipes``)
+  (its recipes, to register under ``recipes``), :class:`Logger` (``loggers`` registry entries, ``train.loggers``)
 - errors: :class:`GanzooError` and its kinds, :func:`did_you_mean`
 """
 
@@ -60,6 +60,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("load_official_checkpoint", "layout_mismatch", "save_converted"), "ganzoo.checkpoint"),
     "PretrainedEntry": "ganzoo.zoo",
     "package_recipes": "ganzoo.recipe_names",
+    "Logger": "ganzoo.loggers",
 }
 
 __all__ = [
@@ -111,6 +112,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time these come 
         wgan,
         wgan_gp,
     )
+    from ganzoo.loggers import Logger
     from ganzoo.recipe_names import package_recipes
     from ganzoo.zoo import PretrainedEntry
     from ganzoo.model import (

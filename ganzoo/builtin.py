@@ -1,4 +1,4 @@
-"""ganzoo's core plugin: the built-in datasets, metrics, shared losses, recipes and commands (compare, bench, ...).
+"""ganzoo's core plugin: the built-in datasets, metrics, shared losses, loggers, recipes and commands (compare, bench, ...).
 
 Loaded through the ``ganzoo`` entry-point group like every other plugin.
 """
@@ -20,6 +20,9 @@ def ganzoo_register(registry) -> None:
     for name, obj in (("vanilla", "VANILLA"), ("lsgan", "LSGAN"), ("hinge", "HINGE"), ("wgangp", "WGANGP"),
                       ("wgan_gp_penalty", "wgan_gp"), ("r1_penalty", "r1")):
         registry.add("losses", name, f"ganzoo.losses:{obj}")
+    for name, cls in (("jsonl", "JsonlLogger"), ("tensorboard", "TensorBoardLogger"), ("wandb", "WandbLogger"),
+                      ("mlflow", "MlflowLogger")):
+        registry.add("loggers", name, f"ganzoo.loggers:{cls}")
     for name, path in folder_recipes(shipped_folder()).items():
         registry.add("recipes", name, path)
 

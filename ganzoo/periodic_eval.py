@@ -107,17 +107,16 @@ class PeriodicEval:
 
     # ------------------------------------------------------------------ during the run
 
-    def __call__(self, step: int, log_file) -> dict[str, float | None]:
-        """Evaluate at ``step``, log the row, update best/; return the row's values."""
+    def __call__(self, step: int, log=None) -> dict[str, float | None]:
+        """Evaluate at ``step``, pass the row to ``log`` (the run's loggers), update best/; return the row's values."""
         t0 = time.perf_counter()
         with _untouched(self.model):
             result = evaluate(self.translator, self.data, self.metrics, self.options, resources=self.resources,
                               registry=self.registry)
         values = {k: (v if isinstance(v, (int, float)) and math.isfinite(v) else None) for k, v in result.headline().items()}
         row = {"step": step, "eval": values, "eval_seconds": round(time.perf_counter() - t0, 3)}
-        if log_file is not None:
-            log_file.write(json.dumps(row) + "\n")
-            log_file.flush()
+        if log is not None:
+            log(row)
         if self.cfg.best:
             self._keep_if_best(step, values)
         return values

@@ -87,6 +87,8 @@ class TrainConfig(StrictModel):
     frozen_weights: dict[str, str] = Field(
         {}, description="weights of the model's frozen (never trained) networks by role, e.g. {fan: wing.ckpt}: "
                         "a weights file or a model folder that holds them")
+    loggers: list[str] = Field(["jsonl"], description="where rows go (`ganzoo list loggers`): jsonl (always kept), "
+                                                      "tensorboard, wandb, mlflow or a plugin's; rank 0 only")
 
 
 #: What ``eval.every`` measures when ``eval.metrics`` is empty: the quality metrics of ``ganzoo eval``, each n/a

@@ -4,8 +4,8 @@ Kinds: generators, discriminators, losses, datasets, metrics and models
 (a model is a training algorithm: its networks, train step, sampling modes and
 default hyperparameters), converters (official checkpoints -> model folder,
 used by ``ganzoo convert FAMILY``), pretrained weight sets (``ganzoo pull NAME``;
-see :mod:`ganzoo.zoo`) and recipes (YAML files addressable by name:
-``ganzoo run quickstart``). Entries are objects or lazy ``"module:attr"``
+see :mod:`ganzoo.zoo`), recipes (YAML files addressable by name:
+``ganzoo run quickstart``) and loggers (``train.loggers``; see :mod:`ganzoo.loggers`). Entries are objects or lazy ``"module:attr"``
 strings resolved on first use, so listing names never imports torch.
 """
 
@@ -17,7 +17,8 @@ from typing import Any
 
 from ganzoo.errors import RegistryError, did_you_mean
 
-KINDS = ("generators", "discriminators", "losses", "datasets", "metrics", "models", "converters", "pretrained", "recipes")
+KINDS = ("generators", "discriminators", "losses", "datasets", "metrics", "models", "converters", "pretrained", "recipes",
+         "loggers")
 
 
 @dataclass

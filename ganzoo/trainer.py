@@ -11,8 +11,6 @@ checkpoints, resume, samples, logs and progress. Its pieces live beside it:
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import random
 import signal
@@ -30,6 +28,8 @@ from ganzoo import checkpoint as ckpt
 from ganzoo import distributed
 from ganzoo.data_stream import build_dataset, step_batches
 from ganzoo.errors import DataError, GanzooError, RecipeError, SplitMissing, TrainingError
+from ganzoo.loggers import LoggerSet
+from ganzoo.loggers import resolve as resolve_loggers
 from ganzoo.model import GANModel
 from ganzoo.recipe import Recipe
 from ganzoo.run_dir import RunDir
@@ -149,6 +149,9 @@ class Trainer:
 
         # The registry is consulted here once; the dataset, model and network classes come from it.
         registry = get_registry()
+        # The loggers' packages are checked here, so a missing one is a sentence before the run directory exists.
+        self.logger_classes = resolve_loggers(list(cfg.loggers), registry, str(self.recipe.source or "recipe"))
+        self.loggers = LoggerSet()
         self.plugin = ckpt.plugin_of(self.recipe.model, registry)
         self.dataset = build_dataset(self.recipe, "train", registry)
         try:
@@ -321,7 +324,8 @@ class Trainer:
         # Under torchrun the other ranks learn of rank 0's failure here instead of waiting for it at a barrier.
         if distributed.any_rank(failure is not None, self.dist, self.device):
             raise failure or TrainingError(f"Rank 0 could not prepare the run directory {self.run_dir}; see its message.")
-        if self.resume and self.dir.has_checkpoint():
+        resumed = self.resume and self.dir.has_checkpoint()
+        if resumed:
             self._restore()
         elif main:
             self.dir.start_fresh(self.recipe.to_yaml())
@@ -329,6 +333,19 @@ class Trainer:
                 ckpt.atomic_write_text(self.run_dir / INIT_FROM, json.dumps({"init_from": str(self.init_from)}) + "\n")
             if self.evaluation is not None:
                 self.evaluation.forget_best()
+        if main:  # rank 0 only: one set of rows per run, not one per process
+            self.loggers = LoggerSet.open(self.logger_classes, self.run_dir, self.recipe,
+                                          resume_step=self.step if resumed else None)
+        finished = False
+        try:
+            result = self._loop()
+            finished = not result.interrupted
+            return result
+        finally:
+            self.loggers.close(self.dir.last_checkpoint() if finished else None)
+
+    def _loop(self) -> RunResult:
+        main = self.dist.is_main
         cfg = self.cfg
         last_ckpt: Path | None = None
         last_losses: dict[str, float] = {}
@@ -342,8 +359,7 @@ class Trainer:
         stop = _StopRequest()
         sampled_at = -1
         try:
-            log_ctx = open(self.dir.log, "a", encoding="utf-8") if main else contextlib.nullcontext()
-            with stop, progress, log_ctx as log_file:
+            with stop, progress:
                 for batch in self._loader():
                     self.model.current_step = self.step
                     with distributed.swapped(self.model, self.ddp_nets):
@@ -363,7 +379,7 @@ class Trainer:
                     at_ckpt = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or stopping
                     at_log = self.step % cfg.log_every == 0 or at_ckpt
                     if at_log:
-                        last_losses = self._flush_losses(pending, log_file, t0, start_step)
+                        last_losses = self._flush_losses(pending, t0, start_step)
                         pending = []
                         progress.update(task, completed=self.step, losses=_fmt(last_losses))
                         if not self.console.is_terminal and not self.quiet and self.step % max(cfg.log_every, cfg.steps // 20) == 0:
@@ -372,17 +388,18 @@ class Trainer:
                         progress.update(task, completed=self.step)
                     if cfg.sample_every and self.step % cfg.sample_every == 0:
                         if main:
-                            self.save_samples()
+                            self.loggers.image(self.step, "samples", self.save_samples())
                         sampled_at = self.step
                     if self.evaluation is not None and self.step % self.recipe.eval.every == 0:
                         # Before the checkpoint: a run killed in between evaluates this step again on resume.
                         started = time.perf_counter()
                         if main:
-                            self.evaluation(self.step, log_file)
+                            self.evaluation(self.step, self.loggers.log)
                         distributed.barrier(self.dist)
                         t0 += time.perf_counter() - started  # it_per_s measures training, not evaluation
                     if at_ckpt:
                         last_ckpt = self.save_checkpoint()
+                        self.loggers.checkpoint(self.step, last_ckpt)
                     if stopping:
                         interrupted = True
                         break
@@ -399,7 +416,7 @@ class Trainer:
             self.console.print(f"[yellow]Interrupted at step {self.step}; {where}. "
                                f"Continue with: ganzoo run --resume {self.run_dir}[/]", highlight=False)
         elif cfg.sample_every and sampled_at != self.step and main and not interrupted:
-            self.save_samples()
+            self.loggers.image(self.step, "samples", self.save_samples())
         distributed.barrier(self.dist)
         return RunResult(self.run_dir, self.step, last_ckpt, last_losses, interrupted)
 
@@ -428,7 +445,7 @@ class Trainer:
             for sched in self.schedulers.values():
                 sched.step()
 
-    def _flush_losses(self, pending, log_file, t0: float, start_step: int) -> dict[str, float]:
+    def _flush_losses(self, pending, t0: float, start_step: int) -> dict[str, float]:
         stacked = {k: torch.stack([p[k].float() for p in pending if k in p]) for k in pending[-1]}
         # Under DDP: the mean over ranks (one collective per log interval), equal on every rank.
         values = {k: distributed.all_reduce_mean(v, self.dist).cpu() for k, v in stacked.items()}  # one host sync per log interval
@@ -446,13 +463,13 @@ class Trainer:
                 )
         last = {k: _last_finite(v) for k, v in values.items()}
         elapsed = time.perf_counter() - t0
+        it_per_s = (self.step - start_step) / max(elapsed, 1e-9)
         record = {"step": self.step, **{f"loss/{k}": round(v, 6) if math.isfinite(v) else None for k, v in last.items()},
-                  "it_per_s": round((self.step - start_step) / max(elapsed, 1e-9), 4)}
+                  **{f"lr/{name}": opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()},
+                  "it_per_s": round(it_per_s, 4), "img_per_s": round(it_per_s * self.recipe.data.batch_size, 4)}
         if self.device.type == "cuda":  # read at log intervals only: no extra host sync per step
             record["peak_mem_mb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
-        if log_file is not None:
-            log_file.write(json.dumps(record) + "\n")
-            log_file.flush()
+        self.loggers.log(record)  # rank 0's loggers; an empty set elsewhere
         return last
 
     def _progress(self):

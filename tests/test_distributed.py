@@ -73,7 +73,8 @@ def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tiny_re
     Trainer(load_recipe(recipe_path), single, quiet=True).run()
 
     ddp = tmp_path / "ddp"
-    proc = torchrun("run", str(recipe_path), "--out", str(ddp), "--quiet", cwd=tmp_path)
+    proc = torchrun("run", str(recipe_path), "--out", str(ddp), "--set", "train.loggers=[jsonl,tensorboard]", "--quiet",
+                    cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
 
     single_model, ddp_model = final_model(single), final_model(ddp)
@@ -107,6 +108,13 @@ def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tiny_re
 
     la, lb = log(single), log(ddp)
     assert [r["step"] for r in lb] == [1, 2, 3]
+    # the loggers too: one TensorBoard event file (rank 0's), one value per step
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert len(list((ddp / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    events = EventAccumulator(str(ddp / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("loss/G/adv")] == [1, 2, 3]
     for ra, rb in zip(la, lb):
         for k in ra:
             if k.startswith("loss/"):

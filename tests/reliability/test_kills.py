@@ -43,7 +43,7 @@ TINY_QUICKSTART = {
     },
     "data": {"image_size": 16, "batch_size": 2, "num_train": 24, "num_val": 6},
     "train": {"steps": STEPS, "checkpoint_every": 1, "keep_checkpoints": 2, "sample_every": 7, "log_every": 1,
-              "seed": 3, "threads": 1},
+              "seed": 3, "threads": 1, "loggers": ["jsonl", "tensorboard"]},
 }
 
 # Runs the real CLI with a SIGKILL planted at an exact point: "write" kills after the 3rd weights file of a
@@ -194,6 +194,17 @@ def test_sigkill_at_random_moments_and_mid_write_then_resume_equals_the_uninterr
 
     resumed = ganzoo.load(str(run))
     assert resumed.step == STEPS
+    # TensorBoard's reader sees each step once, with the loss metrics.jsonl kept for it (purge_step on resume)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    logged = losses_by_step(run)
+    assert sorted(logged) == list(range(1, STEPS + 1))
+    for tag in logged[1]:
+        got = {e.step: e.value for e in events.Scalars(tag)}
+        assert [e.step for e in events.Scalars(tag)] == list(range(1, STEPS + 1)), tag
+        assert got == pytest.approx({step: row[tag] for step, row in logged.items()}, rel=1e-6), tag
     a, b = weights(ganzoo.load(str(tmp_path / "straight"))), weights(resumed)
     assert a.keys() == b.keys()
     for key in a:

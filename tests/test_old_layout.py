@@ -35,7 +35,9 @@ def test_an_old_run_loads_and_translates_as_it_did(family):
     model = ganzoo.load(str(run))
     assert model.name == family and model.step == 1
     out = model.translate_to(expected["input"], index, generator=torch.Generator().manual_seed(0))
-    torch.testing.assert_close(out, expected["output"], rtol=0, atol=1e-6)
+    # 1e-5, not 1e-6: the expected output was written on another CPU, and fp32 convolution kernels differ by
+    # ISA (AVX-512/AMX vs AVX2) by ~2e-6 here; a wrong weight or layout is off by orders of magnitude more.
+    torch.testing.assert_close(out, expected["output"], rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

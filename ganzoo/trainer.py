@@ -11,6 +11,7 @@ checkpoints, resume, samples, logs and progress. Its pieces live beside it:
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import signal

@@ -134,7 +134,7 @@ class FeatureNet:
 
     def protocol(self) -> dict[str, Any]:
         resize = ("8-bit quantised, [0, 1], bilinear to 299x299 (pytorch-fid)" if self.kind == "fid_inception"
-                  else "8-bit quantised, bilinear (antialiased) to 299x299, ImageNet mean/std (StarGAN v2 eval)")
+                  else "8-bit quantised, bilinear (antialiased) to 299x299, ImageNet mean/std (torchvision's Inception-v3 preprocessing)")
         return {"feature_net": self.kind, "weights": self.weights.stamp(self.spec), "weights_source": self.weights.source,
                 "preprocess": resize}
 

@@ -47,7 +47,7 @@ FID_INCEPTION = WeightSpec(
 )
 TORCHVISION_INCEPTION = WeightSpec(
     key="inception_v3_google",
-    what="torchvision's ImageNet Inception-v3 weights (the feature net of the StarGAN v2 paper's FID)",
+    what="torchvision's ImageNet Inception-v3 weights (the ImageNet classifier some papers used as their FID feature net)",
     env="GANZOO_TV_INCEPTION_WEIGHTS",
     cache_name="inception_v3_google-0cc3c7bd.pth",
     option="--fid-weights",

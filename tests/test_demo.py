@@ -25,7 +25,6 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli
 from families import declared_model_names, model_class, tiny_recipe
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,6 +51,15 @@ def tiny_model(name: str, seed: int = 0):
     model = cls(recipe, domains[:2] if cls.pairwise else domains)
     model.build()
     return model
+
+
+def shape_picture(family: str = "red", size: int = 48) -> Image.Image:
+    """An object of the built-in shapes set (what the page's examples show), larger than the model's images."""
+    import random
+
+    from ganzoo.data.shapes import render_item
+
+    return Image.fromarray(render_item(random.Random(5), size, family)[0])
 
 
 def picture(seed: int = 0, size=(40, 30)) -> Image.Image:
@@ -212,7 +220,7 @@ def test_browser_uploads_picks_a_target_and_reads_the_result(demo_server, tmp_pa
                     "covers the server without one")
     sync_playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra").sync_playwright
     source = tmp_path / "input.png"
-    picture(1).save(source)
+    shape_picture().save(source)
     with sync_playwright() as p, tempfile.TemporaryDirectory(prefix="ganzoo-chromium-") as profile:
         browser = p.chromium.launch_persistent_context(profile, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
                                                        headless=True, viewport={"width": 1100, "height": 820})
@@ -236,7 +244,7 @@ def test_browser_uploads_picks_a_target_and_reads_the_result(demo_server, tmp_pa
             browser.close()
     size = demo_server["model"].image_size
     assert shown["result"].size == (size, size) and shown["strip"].size == (5 * size, size)
-    want, want_strip = expected_translation(demo_server["model"], picture(1), "blue", SEED)
+    want, want_strip = expected_translation(demo_server["model"], shape_picture(), "blue", SEED)
     assert np.array_equal(np.asarray(shown["result"]), want)  # PNG all the way: the exact pixels of that translation
     assert np.array_equal(np.asarray(shown["strip"]), want_strip)
     no_outside_requests(demo_server)
@@ -266,8 +274,8 @@ def test_space_app_builds_the_same_page(demo_server, tmp_path):
     from ganzoo.demo import build_demo
 
     space = tmp_path / "space"
-    done = run_cli("space", str(demo_server["root"] / "run"), str(space), env=QUIET_ENV)
-    assert done.returncode == 0, done.stderr
+    done = cli_in_process("space", str(demo_server["root"] / "run"), str(space))
+    assert done.exit_code == 0, done.output
     assert sorted(p.name for p in space.iterdir()) == ["README.md", "app.py", "examples", "model", "requirements.txt"]
     assert (space / "requirements.txt").read_text().startswith("ganzoo[demo]")
     assert "sdk: gradio" in (space / "README.md").read_text() and (space / "model" / "config.json").is_file()
@@ -294,32 +302,43 @@ def test_space_app_builds_the_same_page(demo_server, tmp_path):
 # --------------------------------------------------------------------------- bad input
 
 
-def test_bad_input_is_one_sentence_and_exit_2(demo_server, tmp_path):
+def cli_in_process(*args: str):
+    """The CLI in this process (torch and gradio are imported already; a subprocess would import them again)."""
+    from typer.testing import CliRunner
+
+    from ganzoo.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def one_sentence(result) -> str:
+    text = result.output.strip()
+    assert result.exit_code == 2 and "Traceback" not in text and len(text.splitlines()) == 1, text
+    return text
+
+
+def test_bad_input_is_one_sentence_and_exit_2(demo_server, tmp_path, monkeypatch):
     run = str(demo_server["root"] / "run")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        taken = run_cli("demo", run, "--port", str(busy.getsockname()[1]), env=QUIET_ENV)
-    assert taken.returncode == 2 and "in use" in taken.stderr and "--port" in taken.stderr
-    assert "Traceback" not in taken.stderr and len(taken.stderr.strip().splitlines()) == 1
-
-    missing = run_cli("demo", str(tmp_path / "no-such-model"), "--port", str(free_port()), env=QUIET_ENV)
-    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
-
-    # gradio not installed: a `gradio` that cannot be imported shadows the real one
-    fake = tmp_path / "no-gradio" / "gradio"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("raise ImportError('gradio is not installed here')\n")
-    env = {**QUIET_ENV, "PYTHONPATH": os.pathsep.join([str(fake.parent), str(Path(__file__).parents[1])])}
-    no_gradio = run_cli("demo", run, "--port", str(free_port()), env=env)
-    assert no_gradio.returncode == 2 and "pip install 'ganzoo[demo]'" in no_gradio.stderr, no_gradio.stderr
-    assert "Traceback" not in no_gradio.stderr
+        taken = one_sentence(cli_in_process("demo", run, "--port", str(busy.getsockname()[1])))
+    assert "in use" in taken and "--port" in taken
+    missing = one_sentence(cli_in_process("demo", str(tmp_path / "no-such-model"), "--port", str(free_port())))
+    assert "does not exist" in missing
 
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
-    full = run_cli("space", run, str(tmp_path / "full"), env=QUIET_ENV)
-    assert full.returncode == 2 and "not empty" in full.stderr
+    assert "not empty" in one_sentence(cli_in_process("space", run, str(tmp_path / "full")))
     assert sorted(p.name for p in (tmp_path / "full").iterdir()) == ["keep.txt"]
-    bad = run_cli("space", str(tmp_path / "no-such-model"), str(tmp_path / "new"), env=QUIET_ENV)
-    assert bad.returncode == 2 and not (tmp_path / "new").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".new-")]
+    one_sentence(cli_in_process("space", str(tmp_path / "no-such-model"), str(tmp_path / "new")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]  # nothing half-written
+
+    # gradio not installed (an import of it fails): the install hint, before any model is loaded
+    monkeypatch.setitem(sys.modules, "gradio", None)
+    no_gradio = one_sentence(cli_in_process("demo", str(tmp_path / "no-such-model"), "--port", str(free_port())))
+    assert "pip install 'ganzoo[demo]'" in no_gradio
+    from ganzoo.demo import DemoUnavailable, import_gradio
+
+    with pytest.raises(DemoUnavailable, match=r"pip install 'ganzoo\[demo\]'"):
+        import_gradio()

@@ -31,7 +31,8 @@ NUM_EXAMPLES = 3
 INSTALL_HINT = "pip install 'ganzoo[demo]'"
 #: display height of the input and result images (small models' pixels are scaled up, unsmoothed: see CSS)
 IMAGE_HEIGHT = 256
-CSS = "#input-image img, #result img, #latent-strip img, #reference-image img { image-rendering: pixelated; }"
+CSS = ("#input-image img, #result img, #latent-strip img, #reference-image img "
+       "{ width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }")
 
 
 class DemoUnavailable(GanzooError):

@@ -226,6 +226,8 @@ def test_browser_uploads_picks_a_target_and_reads_the_result(demo_server, tmp_pa
                                                        headless=True, viewport={"width": 1100, "height": 820})
         try:
             page = browser.new_page()
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
             page.goto(demo_server["url"])
             page.set_input_files("#input-image input[type=file]", str(source))
             page.wait_for_selector("#input-image img")
@@ -242,6 +244,8 @@ def test_browser_uploads_picks_a_target_and_reads_the_result(demo_server, tmp_pa
                 page.screenshot(path=shot, full_page=True)
         finally:
             browser.close()
+    outside = [u for u in requested if not u.startswith((demo_server["url"], "data:", "blob:"))]
+    assert requested and outside == [], f"the page loaded from outside the server: {outside[:5]}"
     size = demo_server["model"].image_size
     assert shown["result"].size == (size, size) and shown["strip"].size == (5 * size, size)
     want, want_strip = expected_translation(demo_server["model"], shape_picture(), "blue", SEED)

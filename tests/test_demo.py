@@ -132,6 +132,18 @@ def test_single_target_models_show_no_target_and_attribute_models_toggles():
     x = torch.zeros(1, 3, 16, 16)
     assert model.attribute_target(x, {"Black_Hair": 1, "Blond_Hair": 0, "Male": 1}).tolist() == [[1.0, 0.0, 1.0]]
 
+    # the laid-out pages: pix2pix has no control but the input, the attribute model one toggle per attribute
+    from ganzoo.demo import build_blocks
+
+    def controls(page) -> dict[str, tuple]:
+        config = build_blocks(page).get_config_file()
+        return {c["props"]["elem_id"]: (c["type"], tuple(ch[0] for ch in c["props"].get("choices") or ()))
+                for c in config["components"] if c["props"].get("elem_id")}
+
+    assert controls(pix2pix) == {"input-image": ("image", ()), "translate": ("button", ()), "result": ("image", ())}
+    assert controls(page) == {"input-image": ("image", ()), "attributes": ("checkboxgroup", tuple(names)),
+                              "translate": ("button", ()), "result": ("image", ())}
+
 
 # --------------------------------------------------------------------------- the real server
 

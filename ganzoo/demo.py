@@ -40,7 +40,7 @@ class DemoUnavailable(GanzooError):
 
 
 def gradio_installed() -> bool:
-    """Whether gradio can be found, without importing it (seconds): commands check this before loading a model."""
+    """Whether gradio can be found, without importing it (an import takes seconds): checked before loading a model."""
     import importlib.util
 
     try:
@@ -57,7 +57,6 @@ def require_gradio() -> None:
 def import_gradio():
     """gradio, with analytics off (no request leaves the machine unless the user's environment asks for it)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    os.environ.setdefault("GRADIO_TELEMETRY_ENABLED", "False")
     try:
         import gradio
     except ImportError:

@@ -300,7 +300,7 @@ pinned: false
 ---
 
 The ganzoo web demo of `{model}`: upload an image, choose the target, see the result.
-Run it locally with `pip install -r requirements.txt && python app.py`, or with `ganzoo demo {model}`.
+Run it locally with `pip install -r requirements.txt && python app.py`, or with `ganzoo demo {served}`.
 """
 
 
@@ -332,7 +332,8 @@ def write_space(model_name: str, out: Path) -> list[Path]:
             model_expr, shown = repr(str(model_name)), str(model_name)
         (staging / "app.py").write_text(SPACE_APP.format(model=shown, model_expr=model_expr))
         (staging / "requirements.txt").write_text(f"ganzoo[demo]>={ganzoo.__version__}\n")
-        (staging / "README.md").write_text(SPACE_README.format(title=f"ganzoo {shown}"[:60], model=shown))
+        (staging / "README.md").write_text(SPACE_README.format(title=f"ganzoo {shown}"[:60], model=shown,
+                                                               served="model" if local else shown))
         write_examples(page, staging / "examples")
         if out.exists():
             out.rmdir()

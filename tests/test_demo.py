@@ -175,7 +175,7 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
-    """`ganzoo demo RUN_DIR --port P` for a tiny StarGAN v2 trained 2 steps; yields (url, model, stderr file)."""
+    """`ganzoo demo RUN_DIR --port P` for a tiny StarGAN v2 trained 2 steps; yields its url, the loaded model, the recorder, the log and the folder."""
     import ganzoo
     from ganzoo.trainer import Trainer
 
@@ -294,7 +294,8 @@ def test_space_app_builds_the_same_page(demo_server, tmp_path):
     assert done.exit_code == 0, done.output
     assert sorted(p.name for p in space.iterdir()) == ["README.md", "app.py", "examples", "model", "requirements.txt"]
     assert (space / "requirements.txt").read_text().startswith("ganzoo[demo]")
-    assert "sdk: gradio" in (space / "README.md").read_text() and (space / "model" / "config.json").is_file()
+    card = (space / "README.md").read_text()
+    assert "sdk: gradio" in card and "ganzoo demo model`" in card and (space / "model" / "config.json").is_file()
     assert not list((space / "model").glob("discriminator*")) and not (space / "model" / "train_state").exists()
     assert len(list((space / "examples").glob("*.png"))) == 3
 

@@ -254,6 +254,14 @@ def test_browser_uploads_picks_a_target_and_reads_the_result(demo_server, tmp_pa
             shot = os.environ.get("GANZOO_DEMO_SCREENSHOT")
             if shot:
                 page.screenshot(path=shot, full_page=True)
+            # "new style": the next seed not yet in the strip, and the page translates again with it
+            first_src = result.get_attribute("src")
+            page.click("#new-style")
+            page.wait_for_function("() => document.querySelector('#seed input').value === '%d'" % (SEED + 5))
+            page.wait_for_function("(old) => { const img = document.querySelector('#result img');"
+                                   " return img && img.src !== old; }", arg=first_src, timeout=60_000)
+            src = page.query_selector("#result img").get_attribute("src")
+            shown["new style"] = Image.open(io.BytesIO(page.request.get(src).body())).convert("RGB")
         finally:
             browser.close()
     outside = [u for u in requested if not u.startswith((demo_server["url"], "data:", "blob:"))]
@@ -263,6 +271,8 @@ def test_browser_uploads_picks_a_target_and_reads_the_result(demo_server, tmp_pa
     want, want_strip = expected_translation(demo_server["model"], shape_picture(), "blue", SEED)
     assert np.array_equal(np.asarray(shown["result"]), want)  # PNG all the way: the exact pixels of that translation
     assert np.array_equal(np.asarray(shown["strip"]), want_strip)
+    new_style, _ = expected_translation(demo_server["model"], shape_picture(), "blue", SEED + 5)
+    assert np.array_equal(np.asarray(shown["new style"]), new_style) and not np.array_equal(new_style, want)
     no_outside_requests(demo_server)
 
 

@@ -29,7 +29,7 @@ def ganzoo_register(registry) -> None:
 
 @hookimpl
 def ganzoo_register_commands(app) -> None:
-    from ganzoo.commands import bench, compare, make_shapes, train_classifier
+    from ganzoo.commands import bench, compare, demo, make_shapes, train_classifier
 
-    for module in (compare, bench, train_classifier, make_shapes):
+    for module in (compare, bench, train_classifier, make_shapes, demo):
         module.register_commands(app)

@@ -317,10 +317,18 @@ class StyleModel(Protocol):
         """``images`` rendered in ``styles`` (N, style_dim)."""
 
 
+#: ``label_kind`` values whose models take attribute edits (``translate --attrs``, the demo's attribute toggles):
+#: attribute sets, and joint models (e.g. StarGAN's CelebA + RaFD with a mask vector)
+ATTRIBUTE_KINDS = ("attributes", "joint")
+
+
 @runtime_checkable
 class AttributeModel(Protocol):
     """A model whose targets are attribute vectors edited from the sources' own (StarGAN v1 on CelebA): with a
-    ``label_kind`` of "attributes" or "joint", ``ganzoo translate --attrs`` needs it."""
+    ``label_kind`` of "attributes" or "joint", ``ganzoo translate --attrs`` needs it, and ``ganzoo demo`` shows one
+    toggle per attribute: the model's ``attribute_names`` (the names ``attribute_target`` may assign; its
+    ``domains`` when it has no such attribute; not a protocol member, as ``issubclass`` checks on protocols take
+    methods only)."""
 
     def attribute_target(self, images: torch.Tensor, assignments, source_labels: torch.Tensor | None = None) -> torch.Tensor:
         """Target label vectors: the sources' attributes with ``assignments`` (``"Blond_Hair,Male=0"`` or a dict) applied."""

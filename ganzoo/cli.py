@@ -209,10 +209,10 @@ ATTRIBUTE_KINDS = ("attributes", "joint")
 @friendly
 def translate(
     model: str = typer.Argument(..., help="model folder, run directory, Hub id (org/name[@rev]) or pretrained name"),
-    input: Path = typer.Option(..., "--input", "-i", help="an image file or a folder of images"),
+    input: Path = typer.Option(..., "--input", "-i", help="an image file, a folder of images, or a video file"),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="target domain name"),
     attrs: Optional[str] = typer.Option(None, "--attrs", help="attribute models: attributes to set, e.g. Blond_Hair,Male=0 (others kept)"),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="folder for the translated images"),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="folder for the translated images (a video: an .mp4 file or a folder)"),
     reference: Optional[Path] = typer.Option(None, "--reference", "-r", help="reference image whose style to use (StarGAN v2)"),
     num: int = typer.Option(1, "--num", "-n", min=1, max=1000, help="outputs per input (different random styles)"),
     seed: int = typer.Option(0, "--seed", help="random seed for latent styles"),

@@ -146,3 +146,23 @@ def test_cli_fixed_size_models_resize_and_say_so(folders, tmp_path):
     result = invoke("translate", str(folders["cyclegan"]), "-i", str(image), "-t", "night", "-o", str(tmp_path / "t"),
                     "--tile", "64", "--tile-overlap", "64", "--device", "cpu")
     assert result.exit_code == 2 and "--tile-overlap 64" in result.output
+
+
+def test_stargan_attribute_edits_at_the_inputs_own_size():
+    """StarGAN v1 on CelebA-style attributes at 40x24 (not its 16 px): D reads the source attributes from a copy
+    resized to 16 px (its last conv spans exactly that), and the generator translates at 40x24."""
+    from ganzoo.recipe import recipe_from_dict
+    from ganzoo_stargan.model import StarGAN
+
+    names = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
+    recipe = recipe_from_dict({"model": "stargan", "data": {"name": "celeba", "image_size": 16, "domains": names},
+                               "networks": {"generator": {"conv_dim": 8, "repeat_num": 1},
+                                            "discriminator": {"conv_dim": 8, "repeat_num": 3}}}, check_data=False)
+    torch.manual_seed(0)
+    model = StarGAN(recipe, names)
+    model.build()
+    x = torch.rand(1, 3, 24, 40) * 2 - 1
+    small = torch.nn.functional.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False, antialias=True)
+    assert torch.equal(model.attribute_target(x, "Young"), model.attribute_target(small, "Young"))
+    target = model.attribute_target(x, "Blond_Hair")
+    assert model.translate(x, target).shape == x.shape

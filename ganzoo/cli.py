@@ -209,17 +209,24 @@ ATTRIBUTE_KINDS = ("attributes", "joint")
 @friendly
 def translate(
     model: str = typer.Argument(..., help="model folder, run directory, Hub id (org/name[@rev]) or pretrained name"),
-    input: Path = typer.Option(..., "--input", "-i", help="an image file or a folder of images"),
+    input: Path = typer.Option(..., "--input", "-i", help="an image file, a folder of images, or a video file"),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="target domain name"),
     attrs: Optional[str] = typer.Option(None, "--attrs", help="attribute models: attributes to set, e.g. Blond_Hair,Male=0 (others kept)"),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="folder for the translated images"),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="folder for the translated images (a video: an .mp4 file or a folder)"),
     reference: Optional[Path] = typer.Option(None, "--reference", "-r", help="reference image whose style to use (StarGAN v2)"),
     num: int = typer.Option(1, "--num", "-n", min=1, max=1000, help="outputs per input (different random styles)"),
     seed: int = typer.Option(0, "--seed", help="random seed for latent styles"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
+    keep_size: bool = typer.Option(False, "--keep-size", help="outputs at the input's own size: fully convolutional models "
+                                   "translate at that size, others resize back"),
+    tile: Optional[int] = typer.Option(None, "--tile", min=16, help="translate at the input's size in overlapping tiles of "
+                                       "this many pixels (bounded memory; fully convolutional models)"),
+    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="pixels tiles overlap by (default tile/4)"),
+    audio: bool = typer.Option(True, "--audio/--no-audio", help="videos: copy the input's audio track into the output"),
 ):
-    """Translate images into a target domain; each output keeps its source file name."""
+    """Translate images, or a video (--input clip.mp4 --out out.mp4), into a target domain; each output keeps its
+    source file name."""
     import torch
 
     from ganzoo.data.images import list_images, read_image, resize, to_tensor
@@ -230,6 +237,9 @@ def translate(
 
     _registry()
     from ganzoo import load
+
+    from ganzoo.tiling import one_draw, size_plan
+    from ganzoo.video import is_video, translate_video
 
     net = load(model, device=str(pick_device(device)))
     domains = net.domains
@@ -243,6 +253,12 @@ def translate(
         raise GanzooError(f"Name a target domain with --target ({', '.join(domains)}){hint}.")
     elif target not in domains:
         raise GanzooError(f'Target domain "{target}" is not one of this model\'s domains ({", ".join(domains)}).{did_you_mean(target, domains)}')
+    plan = size_plan(net, keep_size=keep_size, tile=tile, overlap=tile_overlap)
+    if plan.note(net.name):
+        err.print(plan.note(net.name), highlight=False)
+    if input.is_file() and is_video(input):
+        return translate_video(net, input, out_dir, plan, target=target, attrs=attrs, reference=reference, num=num,
+                               seed=seed, batch_size=batch_size, audio=audio, console=err)
     if input.is_dir():
         files = list_images(input)
         if not files:
@@ -260,7 +276,7 @@ def translate(
     target_idx = domains.index(target) if target is not None else None
     gen = torch.Generator().manual_seed(seed)
     skipped, written = [], 0
-    images, names = [], []
+    images, names, sizes = [], [], []
 
     def flush():
         nonlocal written
@@ -274,23 +290,31 @@ def translate(
         out_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to write: a failed run leaves no folder
         for k in range(num):
             r = ref.expand(x.shape[0], -1, -1, -1) if ref is not None else None
-            y = net.translate(x, t, reference=r, generator=gen)
+            if plan.own_size:  # one image per batch, maybe in tiles: one style / noise draw for all its tiles
+                run = one_draw(net, t, reference=r, generator=gen)
+            else:
+                def run(batch):
+                    return net.translate(batch, t, reference=r, generator=gen)
+            y = plan.apply(run, x, sizes)
             for name, img in zip(names, y):
                 dest = out_dir / (name.name if num == 1 else f"{name.stem}_{k}{name.suffix}")
                 save_image(img, dest)
                 written += 1
         images.clear()
         names.clear()
+        sizes.clear()
 
     for f in files:
         try:
-            images.append(resize(to_tensor(read_image(f)), size))
+            image = to_tensor(read_image(f))
+            images.append(plan.prepare(image))
+            sizes.append(tuple(image.shape[-2:]))
             names.append(f)
         except DataError as exc:
             if len(files) == 1:
                 raise
             skipped.append(str(exc))
-        if len(images) >= batch_size:
+        if len(images) >= (1 if plan.own_size else batch_size):  # own sizes differ: one image per batch
             flush()
     flush()
     if not written:

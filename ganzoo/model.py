@@ -9,8 +9,8 @@ Inference has one entry point, :meth:`GANModel.translate` (images and target
 indices or label vectors, plus a reference image or latent code where the
 family has styles); :meth:`GANModel.translate_to` (sample sheets, ``bench``) and
 :meth:`GANModel.generate` (``eval``, ``compare``) are built on it. Optional
-capabilities the core asks about are the protocols :class:`StyleModel` and
-:class:`AttributeModel` below: ``isinstance(model, StyleModel)``, never a
+capabilities the core asks about are the protocols :class:`StyleModel`,
+:class:`AttributeModel` and :class:`AnySizeModel` below: ``isinstance(model, StyleModel)``, never a
 ``hasattr`` probe.
 """
 
@@ -332,6 +332,17 @@ class AttributeModel(Protocol):
 
     def attribute_target(self, images: torch.Tensor, assignments, source_labels: torch.Tensor | None = None) -> torch.Tensor:
         """Target label vectors: the sources' attributes with ``assignments`` (``"Blond_Hair,Male=0"`` or a dict) applied."""
+
+
+@runtime_checkable
+class AnySizeModel(Protocol):
+    """A fully convolutional model: :meth:`GANModel.translate` takes images of any height and width that are
+    multiples of :meth:`size_multiple`, not only the training size. ``ganzoo translate --keep-size`` and ``--tile``
+    (see :mod:`ganzoo.tiling`) translate such a model's inputs at their own size (padded to that multiple and
+    cropped back); other models get their inputs resized to ``image_size``."""
+
+    def size_multiple(self) -> int:
+        """The stride multiple the inference networks need: height and width are padded up to a multiple of it."""
 
 
 def dataset_label_kind(name: str) -> str:

@@ -15,6 +15,7 @@ step on real images and on fakes drawn from a history pool of 50.
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from typing import Any
 
@@ -297,6 +298,10 @@ class CycleGAN(
         """The domains this folder has a generator into (official pretrained files hold one direction)."""
         nets = self.inference_nets()
         return [(self.domains[d], d) for d, role in ((0, "generator_b2a"), (1, "generator_a2b")) if role in nets]
+
+    def size_multiple(self) -> int:
+        """Fully convolutional (the :class:`~ganzoo.api.AnySizeModel` capability): the generators' stride multiple."""
+        return math.lcm(*(net.size_multiple for role, net in self.inference_nets().items() if role.startswith("generator")))
 
     @torch.no_grad()
     def translate(self, images, target, *, reference=None, z=None, generator=None):

@@ -118,6 +118,8 @@ class ResnetGenerator(nn.Module):
             nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, padding=0, bias=bias), Norm(ngf), nn.ReLU(True),
         ]
         n_down = 2
+        #: inputs of any size whose sides are multiples of this come out at their own size (``ganzoo translate --keep-size``)
+        self.size_multiple = 2**n_down
         for i in range(n_down):
             width = ngf * 2**i
             layers += [nn.Conv2d(width, width * 2, 3, stride=2, padding=1, bias=bias), Norm(width * 2), nn.ReLU(True)]
@@ -207,6 +209,8 @@ class UnetGenerator(nn.Module):
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"num_downs must be >= 5 (the three fixed widths, outermost and innermost), got {num_downs}")
+        #: every level halves the size, so sides must be multiples of this (``ganzoo translate --keep-size``)
+        self.size_multiple = 2**num_downs
         # Built from the inside out, as each level wraps the one below it.
         block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
         for _ in range(num_downs - 5):

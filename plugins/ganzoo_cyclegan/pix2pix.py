@@ -133,6 +133,10 @@ class Pix2Pix(
         """Only the output domain: "translating" into the input domain returns the input."""
         return [(self.domains[1], 1)]
 
+    def size_multiple(self) -> int:
+        """Fully convolutional (the :class:`~ganzoo.api.AnySizeModel` capability): the U-Net's 2**num_downs."""
+        return self.inference_nets()["generator"].size_multiple
+
     @torch.no_grad()
     def translate(self, images, target, *, reference=None, z=None, generator=None):
         """Inputs -> outputs for target index 1; target 0 (the input domain) returns the input unchanged.

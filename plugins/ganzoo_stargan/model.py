@@ -267,6 +267,8 @@ class StarGAN(
                 "This model folder has no discriminator to read the source attributes from; "
                 "give every attribute with --attrs (e.g. --attrs Black_Hair=0,Blond_Hair=1,...)."
             )
+        if images.shape[-2:] != (self.image_size, self.image_size):  # D's last conv spans exactly image_size
+            images = F.interpolate(images, size=(self.image_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
         return (self.nets["discriminator"](images)[1][:, :n] > 0).float()
 
     @torch.no_grad()
@@ -301,6 +303,11 @@ class StarGAN(
             else:
                 target[row, d] = 1 - target[row, d]
         return target
+
+    def size_multiple(self) -> int:
+        """Fully convolutional with the label tiled over the input (the :class:`~ganzoo.api.AnySizeModel` capability).
+        Only reading source attributes runs D, which needs ``image_size``: :meth:`source_attributes` resizes for it."""
+        return self.inference_nets()["generator"].size_multiple
 
     @torch.no_grad()
     def translate(self, images, target, *, reference=None, z=None, generator=None, source_labels=None):

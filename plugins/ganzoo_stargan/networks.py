@@ -64,6 +64,9 @@ class Generator(nn.Module):
     def __init__(self, conv_dim: int = 64, c_dim: int = 5, repeat_num: int = 6):
         super().__init__()
         self.c_dim = c_dim
+        #: two stride-2 levels, and the label map is tiled to the input's size: any multiple of 4 works
+        #: (``ganzoo translate --keep-size``)
+        self.size_multiple = 4
         layers: list[nn.Module] = [
             nn.Conv2d(3 + c_dim, conv_dim, kernel_size=7, stride=1, padding=3, bias=False),
             InstanceNorm(conv_dim),

@@ -10,7 +10,7 @@ indices or label vectors, plus a reference image or latent code where the
 family has styles); :meth:`GANModel.translate_to` (sample sheets, ``bench``) and
 :meth:`GANModel.generate` (``eval``, ``compare``) are built on it. Optional
 capabilities the core asks about are the protocols :class:`StyleModel` and
-:class:`AttributeModel` below: ``isinstance(model, StyleModel)``, never a
+:class:`AttributeModel` (and :class:`ExportableModel`) below: ``isinstance(model, StyleModel)``, never a
 ``hasattr`` probe.
 """
 
@@ -324,6 +324,15 @@ class AttributeModel(Protocol):
 
     def attribute_target(self, images: torch.Tensor, assignments, source_labels: torch.Tensor | None = None) -> torch.Tensor:
         """Target label vectors: the sources' attributes with ``assignments`` (``"Blond_Hair,Male=0"`` or a dict) applied."""
+
+
+@runtime_checkable
+class ExportableModel(Protocol):
+    """A model whose inference path ``ganzoo export`` can write as ONNX, TorchScript or an exported program."""
+
+    def export_graphs(self) -> list:
+        """The graphs of the inference path, each a :class:`ganzoo.export.ExportGraph`: plain modules whose inputs
+        are tensors (target domains, labels, styles, noise as real inputs, nothing baked in), on CPU."""
 
 
 def dataset_label_kind(name: str) -> str:

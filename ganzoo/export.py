@@ -103,8 +103,12 @@ class ExportGraph:
     notes: list[str] = field(default_factory=list)
 
     def describe(self, image_size: int, fmt: str) -> dict[str, Any]:
-        spatial = ({"kind": "dynamic", "multiple_of": self.multiple_of, "min": self.min_size}
-                   if self.spatial == "dynamic" else {"kind": "fixed", "size": image_size})
+        if not any(len(s.shape) == 4 for s in self.inputs):
+            spatial = {"kind": "none"}  # no image input (a mapping network)
+        elif self.spatial == "dynamic":
+            spatial = {"kind": "dynamic", "multiple_of": self.multiple_of, "min": self.min_size}
+        else:
+            spatial = {"kind": "fixed", "size": image_size}
         return {"name": self.name, "file": self.name + SUFFIX[fmt], "description": self.description,
                 "inputs": [s.describe() for s in self.inputs], "outputs": [self.output.describe()],
                 "batch": "dynamic", "spatial": spatial, **({"notes": self.notes} if self.notes else {})}
@@ -303,12 +307,16 @@ def export_model(model, fmt: str, out: Path, *, source: str = "", check: bool = 
             if progress:
                 progress(f"{graph.name}: export as {fmt}")
             path = tmp / (graph.name + SUFFIX[fmt])
+            begun = time.perf_counter()
             write_graph(graph, fmt, path, size)
             entry = graph.describe(size, fmt)
+            entry["export_seconds"] = round(time.perf_counter() - begun, 3)
             if check:
                 if progress:
                     progress(f"{graph.name}: check against PyTorch")
+                begun = time.perf_counter()
                 diff = max_difference(graph, load_runner(fmt, path), size)
+                entry["check_seconds"] = round(time.perf_counter() - begun, 3)
                 if not diff <= 1e-4:
                     raise ExportFailed(f"graph {graph.name!r} exported as {fmt} differs from PyTorch by {diff:.3g} "
                                        "(more than 1e-4); please report it with the model folder.")

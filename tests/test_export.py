@@ -163,12 +163,14 @@ def test_manifest_of_style_graphs_names_the_domain_input():
     assert domain["name"] == "domain" and domain["dtype"] == "int64" and domain["shape"] == ["batch"]
     assert domain["range"] == f"integer domain index in 0..{len(net.domains) - 1}"
     assert described["generator"]["spatial"]["kind"] == "dynamic" and described["style_encoder"]["spatial"]["kind"] == "fixed"
+    assert described["mapping_network"]["spatial"] == {"kind": "none"}
     assert described["generator"]["file"] == "generator.onnx"
 
 
 @pytest.mark.parametrize("args, fragment", [
     (["--format", "coreml"], "is not one of onnx, torchscript, exported-program"),
     (["--format", "onnx", "--nonempty"], "already exists and is not empty"),
+    (["--format", "exported-program", "--missing-model"], "does not exist"),
 ])
 def test_cli_bad_input_is_one_sentence_and_writes_nothing(model_folder, tmp_path, cli, args, fragment):
     out = tmp_path / "out"
@@ -176,6 +178,9 @@ def test_cli_bad_input_is_one_sentence_and_writes_nothing(model_folder, tmp_path
         args = [a for a in args if a != "--nonempty"]
         out.mkdir()
         (out / "keep.txt").write_text("mine")
+    if "--missing-model" in args:
+        args = [a for a in args if a != "--missing-model"]
+        model_folder = tmp_path / "no-such-model"
     result = cli("export", str(model_folder), *args, "--out", str(out))
     assert result.returncode == 2, result.stderr
     assert fragment in result.stderr and "Traceback" not in result.stderr
@@ -222,3 +227,17 @@ def test_a_family_without_export_graphs_gets_one_sentence():
     with pytest.raises(GanzooError, match="declares nothing to export") as info:
         export.model_graphs(Plain())
     assert "\n" not in str(info.value)
+
+
+def test_the_gather_picks_what_the_official_indexing_picked():
+    """StarGAN v2's heads are picked with a gather (exportable) instead of ``out[arange(N), y]``: same values, same
+    gradients."""
+    from ganzoo_stargan_v2.networks import pick_domain
+
+    per_domain = torch.randn(5, 3, 4, requires_grad=True)
+    y = torch.tensor([2, 0, 1, 2, 1])
+    official = per_domain[torch.arange(5), y]
+    assert torch.equal(pick_domain(per_domain, y), official)
+    (grad_gather,) = torch.autograd.grad(pick_domain(per_domain, y).square().sum(), per_domain)
+    (grad_index,) = torch.autograd.grad(official.square().sum(), per_domain)
+    assert torch.equal(grad_gather, grad_index)

@@ -172,7 +172,7 @@ def test_manifest_of_style_graphs_names_the_domain_input():
     (["--format", "onnx", "--nonempty"], "already exists and is not empty"),
     (["--format", "exported-program", "--missing-model"], "does not exist"),
 ])
-def test_cli_bad_input_is_one_sentence_and_writes_nothing(model_folder, tmp_path, cli, args, fragment):
+def test_cli_bad_input_is_one_sentence_and_writes_nothing(model_folder, tmp_path, args, fragment):
     out = tmp_path / "out"
     if "--nonempty" in args:
         args = [a for a in args if a != "--nonempty"]
@@ -181,10 +181,10 @@ def test_cli_bad_input_is_one_sentence_and_writes_nothing(model_folder, tmp_path
     if "--missing-model" in args:
         args = [a for a in args if a != "--missing-model"]
         model_folder = tmp_path / "no-such-model"
-    result = cli("export", str(model_folder), *args, "--out", str(out))
-    assert result.returncode == 2, result.stderr
-    assert fragment in result.stderr and "Traceback" not in result.stderr
-    assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1
+    result = invoke("export", str(model_folder), *args, "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output and "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == (["out"] if out.exists() else [])
     if out.exists():
         assert [p.name for p in out.iterdir()] == ["keep.txt"]

@@ -16,7 +16,9 @@ What is here:
 - the hook: :func:`hookimpl`
 - models: :class:`GANModel`, the step context :class:`StepContext` (``ctx`` of ``train_step``), the training
   helpers :func:`frozen`, :func:`adam`, :func:`input_gradient`, :func:`differentiable_twice`, :func:`per_image`,
-  :func:`dataset_label_kind`, and the capabilities :class:`StyleModel`, :class:`AttributeModel`, :class:`AnySizeModel`
+  :func:`dataset_label_kind`, and the capabilities :class:`StyleModel`, :class:`AttributeModel`, :class:`AnySizeModel`,
+  :class:`ExportableModel`
+- export (``ganzoo export``): :class:`ExportGraph` and :class:`TensorSpec`, what ``export_graphs()`` returns
 - recipe schemas: :class:`StrictModel`, :class:`OptimConfig` (and :class:`Recipe` for annotations)
 - shared losses (:mod:`ganzoo.losses`): the adversarial losses and :class:`AdversarialLoss`,
   :data:`AdversarialLossName`, :func:`adversarial_loss`, and the penalties :func:`wgan_gp`, :func:`r1`
@@ -47,7 +49,8 @@ from ganzoo.hookspecs import hookimpl
 #: name -> the core module that defines it; imported on first access (these import torch or pydantic)
 _LAZY: dict[str, str] = {
     **dict.fromkeys(("GANModel", "frozen", "adam", "input_gradient", "differentiable_twice", "per_image",
-                     "dataset_label_kind", "StyleModel", "AttributeModel", "AnySizeModel"), "ganzoo.model"),
+                     "dataset_label_kind", "StyleModel", "AttributeModel", "AnySizeModel", "ExportableModel"), "ganzoo.model"),
+    **dict.fromkeys(("ExportGraph", "TensorSpec"), "ganzoo.export"),
     "StepContext": "ganzoo.step_context",
     **dict.fromkeys(("StrictModel", "OptimConfig", "Recipe"), "ganzoo.recipe"),
     **dict.fromkeys(("AdversarialLoss", "AdversarialLossName", "adversarial_loss", "adversarial_loss_names",
@@ -112,12 +115,14 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time these come 
         wgan,
         wgan_gp,
     )
+    from ganzoo.export import ExportGraph, TensorSpec
     from ganzoo.loggers import Logger
     from ganzoo.recipe_names import package_recipes
     from ganzoo.zoo import PretrainedEntry
     from ganzoo.model import (
         AnySizeModel,
         AttributeModel,
+        ExportableModel,
         GANModel,
         StyleModel,
         adam,

@@ -1,4 +1,4 @@
-"""ganzoo's core plugin: the built-in datasets, metrics, shared losses, loggers, recipes and commands (compare, bench, ...).
+"""ganzoo's core plugin: the built-in datasets, metrics, shared losses, loggers, recipes and commands (compare, bench, export, ...).
 
 Loaded through the ``ganzoo`` entry-point group like every other plugin.
 """
@@ -29,7 +29,7 @@ def ganzoo_register(registry) -> None:
 
 @hookimpl
 def ganzoo_register_commands(app) -> None:
-    from ganzoo.commands import bench, compare, demo, make_shapes, train_classifier
+    from ganzoo.commands import bench, compare, demo, export, make_shapes, train_classifier
 
-    for module in (compare, bench, train_classifier, make_shapes, demo):
+    for module in (compare, bench, train_classifier, make_shapes, export, demo):
         module.register_commands(app)

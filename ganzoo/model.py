@@ -10,7 +10,7 @@ indices or label vectors, plus a reference image or latent code where the
 family has styles); :meth:`GANModel.translate_to` (sample sheets, ``bench``) and
 :meth:`GANModel.generate` (``eval``, ``compare``) are built on it. Optional
 capabilities the core asks about are the protocols :class:`StyleModel`,
-:class:`AttributeModel` and :class:`AnySizeModel` below: ``isinstance(model, StyleModel)``, never a
+:class:`AttributeModel`, :class:`AnySizeModel` and :class:`ExportableModel` below: ``isinstance(model, StyleModel)``, never a
 ``hasattr`` probe.
 """
 
@@ -343,6 +343,15 @@ class AnySizeModel(Protocol):
 
     def size_multiple(self) -> int:
         """The stride multiple the inference networks need: height and width are padded up to a multiple of it."""
+
+
+@runtime_checkable
+class ExportableModel(Protocol):
+    """A model whose inference path ``ganzoo export`` can write as ONNX, TorchScript or an exported program."""
+
+    def export_graphs(self) -> list:
+        """The graphs of the inference path, each a :class:`ganzoo.export.ExportGraph`: plain modules whose inputs
+        are tensors (target domains, labels, styles, noise as real inputs, nothing baked in), on CPU."""
 
 
 def dataset_label_kind(name: str) -> str:

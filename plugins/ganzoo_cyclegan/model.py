@@ -320,3 +320,14 @@ class CycleGAN(
                 )
             out[chosen] = generate_as_official_test(nets[role], images[chosen], generator).to(out.dtype)  # autocast: bf16 -> fp32
         return out.clamp(-1, 1)
+
+    # ------------------------------------------------------------------ export
+
+    def export_graphs(self):
+        """``ganzoo export``: each generator this folder has, one graph per direction (the direction is the graph);
+        fully convolutional, so any size that is a multiple of 4."""
+        from ganzoo_cyclegan.export import generator_graph
+
+        nets = self.inference_nets()
+        return [generator_graph(self, role, target, stride=4, min_size=8)
+                for role, target in (("generator_a2b", 1), ("generator_b2a", 0)) if role in nets]

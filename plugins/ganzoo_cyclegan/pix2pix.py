@@ -150,3 +150,14 @@ class Pix2Pix(
         if chosen.any():
             out[chosen] = generate_as_official_test(self.inference_nets()["generator"], images[chosen], generator).to(out.dtype)  # autocast: bf16 -> fp32
         return out.clamp(-1, 1)
+
+    # ------------------------------------------------------------------ export
+
+    def export_graphs(self):
+        """``ganzoo export``: the U-Net (input -> output) with the official test's per-image batch norm, dropout left
+        out; any size that is a multiple of 2**num_downs."""
+        from ganzoo_cyclegan.export import generator_graph
+
+        spec = self.network_specs.get("generator") or self.network_spec("generator")
+        stride = 2 ** int(spec["kwargs"].get("num_downs", 8))
+        return [generator_graph(self, "generator", 1, stride=stride, min_size=stride)]

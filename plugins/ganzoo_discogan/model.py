@@ -272,3 +272,39 @@ class DiscoGAN(
                 translated = nets[role](to_network_range(images[chosen]))
             out[chosen] = from_network_range(translated.float()).to(out.dtype)
         return out
+
+    # ------------------------------------------------------------------ export
+
+    def export_graphs(self):
+        """``ganzoo export``: each generator, one graph per direction, reading and writing ganzoo's [-1, 1] (the
+        [0, 1] conversion is inside the graph) with batch norm on its running statistics, as :meth:`translate`.
+        Fully convolutional (multiples of 16) unless the 1x1 bottleneck of ``extra_layers`` fixes the size."""
+        from ganzoo.api import ExportGraph, TensorSpec
+
+        nets = self.inference_nets()
+        graphs = []
+        for role, target in (("generator_a2b", 1), ("generator_b2a", 0)):
+            extra = bool(self.network_specs.get(role, {}).get("kwargs", {}).get("extra_layers", False))
+            source, into = self.domains[1 - target], self.domains[target]
+
+            def reference(image, target=target):
+                return self.translate(image, torch.full((image.shape[0],), target, dtype=torch.long))
+
+            graphs.append(ExportGraph(
+                name=role, module=SignedRangeGenerator(nets[role]),
+                inputs=(TensorSpec("image", ("batch", 3, "height", "width"), "image", f"images of {source}"),),
+                output=TensorSpec("translated", ("batch", 3, "height", "width"), "image", f"the images translated into {into}"),
+                description=f"{source} -> {into}", spatial="fixed" if extra else "dynamic", multiple_of=16, min_size=16,
+                reference=reference))
+        return graphs
+
+
+class SignedRangeGenerator(nn.Module):
+    """A DiscoGAN generator between ganzoo's [-1, 1] images: [0, 1] in, [0, 1] out, converted on both sides."""
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return from_network_range(self.generator(to_network_range(image)))

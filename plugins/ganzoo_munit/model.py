@@ -411,3 +411,55 @@ class MUNIT(
                 content = gens[1 - d].enc_content(images[chosen])
                 out[chosen] = gens[d].decode(content, style[chosen]).to(out.dtype)
         return out.clamp(-1, 1)
+
+    # ------------------------------------------------------------------ export
+
+    def export_graphs(self):
+        """``ganzoo export``: per domain its style encoder (reference-guided styles), and per direction the source's
+        content encoder with the target's decoder, the style an input (a random style is an N(0, I) draw of
+        style_dim values); in eval mode as :meth:`translate_with_style`. The directions are fully convolutional."""
+        from ganzoo.api import ExportGraph, TensorSpec
+
+        gens = self._generators()
+        size, d = self.image_size, self.style_dim
+        graphs = []
+        for index, (domain, gen) in enumerate(zip(self.domains, gens)):
+
+            def style_reference(reference, index=index):
+                target = torch.full((reference.shape[0],), index, dtype=torch.long)
+                return self.style_codes(target, reference=reference)[:, :d]
+
+            graphs.append(ExportGraph(
+                name=f"style_encoder_{'ab'[index]}", module=gen.enc_style,
+                inputs=(TensorSpec("reference", ("batch", 3, size, size), "image", f"reference images of {domain}"),),
+                output=TensorSpec("style", ("batch", d), "code", f"their style codes in {domain}"),
+                description=f"the style code of reference images of {domain} (reference-guided)",
+                reference=style_reference))
+        for name, target in (("a2b", 1), ("b2a", 0)):
+            depth = int(self.network_specs["generator_a"]["kwargs"].get("n_downsample", 2))
+            source, into = self.domains[1 - target], self.domains[target]
+
+            def translate_reference(image, style, target=target):
+                tag = torch.nn.functional.one_hot(torch.full((image.shape[0],), target, dtype=torch.long), 2).to(style.dtype)
+                return self.translate_with_style(image, torch.cat([style, tag], dim=1))
+
+            graphs.append(ExportGraph(
+                name=name, module=ContentToStyle(gens[1 - target], gens[target]),
+                inputs=(TensorSpec("image", ("batch", 3, "height", "width"), "image", f"images of {source}"),
+                        TensorSpec("style", ("batch", d), "code",
+                                   f"style codes of {into}: N(0, I) draws (random styles) or style_encoder_{'ab'[target]}'s")),
+                output=TensorSpec("translated", ("batch", 3, "height", "width"), "image", f"the images translated into {into}"),
+                description=f"{source} -> {into}: the content of {source} decoded in a style of {into}",
+                spatial="dynamic", multiple_of=2 ** depth, min_size=2 ** (depth + 1), reference=translate_reference))
+        return graphs
+
+
+class ContentToStyle(nn.Module):
+    """``into.decode(source.enc_content(x), style)`` clamped to [-1, 1]: one MUNIT direction."""
+
+    def __init__(self, source: nn.Module, into: nn.Module):
+        super().__init__()
+        self.source, self.into = source, into
+
+    def forward(self, image: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.into.decode(self.source.enc_content(image), style).clamp(-1, 1)

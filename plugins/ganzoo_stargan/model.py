@@ -358,3 +358,40 @@ class StarGAN(
         target = torch.full((images.shape[0],), index, dtype=torch.long, device=images.device)
         given = labels if self.label_kind in ("attributes", "joint") else None
         return self.translate(images, target, source_labels=given)
+
+    # ------------------------------------------------------------------ export
+
+    def export_graphs(self):
+        """``ganzoo export``: the generator with the target label vector as an input (tiled inside the graph with
+        ``expand``, so any batch and any image size that is a multiple of 4 run)."""
+        from ganzoo.api import ExportGraph, TensorSpec
+
+        generator = ClampedGenerator(self.inference_nets()["generator"])
+        if self.label_kind == "attributes":
+            label = f"target attribute vector over {', '.join(self.domains)} (1 = has it)"
+        elif self.label_kind == "joint":
+            label = (f"joint label: {self.num_attributes} CelebA attributes, then the RaFD one-hot over "
+                     f"{', '.join(self.domains[self.num_attributes:])}, then the 2-entry mask vector (1, 0 = CelebA part, "
+                     "0, 1 = RaFD part)")
+        else:
+            label = f"one-hot target domain over {', '.join(self.domains)}"
+        return [ExportGraph(
+            name="generator", module=generator,
+            inputs=(TensorSpec("image", ("batch", 3, "height", "width"), "image", "source images"),
+                    TensorSpec("label", ("batch", self.condition_dim), "label", label)),
+            output=TensorSpec("translated", ("batch", 3, "height", "width"), "image", "translated images"),
+            description="G(image, label): the source images translated to the target label vector",
+            spatial="dynamic", multiple_of=4, min_size=8,
+            reference=lambda image, label: self.translate(image, label),
+        )]
+
+
+class ClampedGenerator(torch.nn.Module):
+    """G(x, c) clamped to [-1, 1], as :meth:`StarGAN.translate` returns it."""
+
+    def __init__(self, generator: torch.nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        return self.generator(image, label).clamp(-1, 1)

@@ -278,3 +278,58 @@ class StarGANv2(
         # official sample/eval: with w_hpf > 0 the generator gets the FAN masks of the source images
         masks = self.face_masks(images)
         return self.inference_nets()["generator"](images, styles.to(images.device), masks=masks).clamp(-1, 1)
+
+    # ------------------------------------------------------------------ export
+
+    def export_graphs(self):
+        """``ganzoo export``: the mapping network and the style encoder (the target domain an input: every head runs
+        and a gather picks the target's), and the generator (image, style code)."""
+        from ganzoo.api import ExportGraph, TensorSpec
+
+        if self.w_hpf > 0:
+            raise CheckpointError(
+                f"This StarGAN v2 model has w_hpf {self.w_hpf:g}: its generator needs the FAN face masks, which "
+                "`ganzoo export` does not export yet; export an AFHQ-style model (w_hpf 0).")
+        nets = self.inference_nets()
+        size, k = self.image_size, len(self.domains)
+        style_dim = nets["generator"].style_dim
+        domains = f"target domain index into {', '.join(self.domains)}"
+        style = TensorSpec("style", ("batch", style_dim), "code", "style codes (the mapping network's or the style encoder's)")
+        # The generator is fully convolutional: any size that its downsamplings halve evenly (and not to 1 px,
+        # where instance norm has a single value).
+        stride = 2 ** sum(1 for block in nets["generator"].encode if getattr(block, "downsample", False))
+        return [
+            ExportGraph(
+                name="mapping_network", module=nets["mapping_network"],
+                inputs=(TensorSpec("z", ("batch", self.latent_dim), "normal", "latent codes"),
+                        TensorSpec("domain", ("batch",), "index", domains, high=k)),
+                output=TensorSpec("style", ("batch", style_dim), "code", "style codes for the target domains"),
+                description="F(z, domain): a style code of the target domain from random noise (latent-guided)",
+                reference=lambda z, domain: self.style_codes(domain, z=z)),
+            ExportGraph(
+                name="style_encoder", module=nets["style_encoder"],
+                inputs=(TensorSpec("reference", ("batch", 3, size, size), "image", "reference images of the target domains"),
+                        TensorSpec("domain", ("batch",), "index", domains, high=k)),
+                output=TensorSpec("style", ("batch", style_dim), "code", "the references' style codes"),
+                description="E(reference, domain): the style code of reference images (reference-guided)",
+                reference=lambda reference, domain: self.style_codes(domain, reference=reference)),
+            ExportGraph(
+                name="generator", module=ClampedStyleGenerator(nets["generator"]),
+                inputs=(TensorSpec("image", ("batch", 3, "height", "width"), "image", "source images"), style),
+                output=TensorSpec("translated", ("batch", 3, "height", "width"), "image", "translated images"),
+                description="G(image, style): the source images rendered in the style codes (so in their domains)",
+                spatial="dynamic", multiple_of=stride, min_size=2 * stride,
+                notes=[f"trained at {size} px; other sizes run but are outside what it learned"],
+                reference=lambda image, style: self.translate_with_style(image, style)),
+        ]
+
+
+class ClampedStyleGenerator(torch.nn.Module):
+    """G(x, s) clamped to [-1, 1], as :meth:`StarGANv2.translate_with_style` returns it (no FAN masks: w_hpf 0)."""
+
+    def __init__(self, generator: torch.nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, image: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.generator(image, style).clamp(-1, 1)

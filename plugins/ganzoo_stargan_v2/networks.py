@@ -291,6 +291,13 @@ class Generator(nn.Module):
         return self.to_rgb(x)
 
 
+def pick_domain(per_domain: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Row n of ``per_domain`` (N, D, style_dim) at head ``y[n]``: the official ``out[idx, y]``, written as a gather
+    so that an exported graph (``ganzoo export``) keeps the domain as an input instead of tracing the indexing."""
+    index = y.long().view(-1, 1, 1).expand(-1, 1, per_domain.shape[2])
+    return per_domain.gather(1, index).squeeze(1)
+
+
 class MappingNetwork(nn.Module):
     """F(z, y): latent code z -> style code for domain y.
 
@@ -331,7 +338,7 @@ class MappingNetwork(nn.Module):
         """z: (N, latent_dim); y: (N,) domain indices. Returns (N, style_dim)."""
         h = self.shared(z)
         per_domain = torch.stack([head(h) for head in self.unshared], dim=1)  # (N, D, style_dim)
-        return per_domain[torch.arange(y.size(0), device=y.device), y]
+        return pick_domain(per_domain, y)
 
 
 def _downsampling_trunk(
@@ -380,7 +387,7 @@ class StyleEncoder(nn.Module):
         """x: (N, 3, img_size, img_size); y: (N,) domain indices. Returns (N, style_dim)."""
         h = self.shared(x).flatten(1)
         per_domain = torch.stack([head(h) for head in self.unshared], dim=1)  # (N, D, style_dim)
-        return per_domain[torch.arange(y.size(0), device=y.device), y]
+        return pick_domain(per_domain, y)
 
 
 class Discriminator(nn.Module):

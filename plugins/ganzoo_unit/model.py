@@ -280,3 +280,38 @@ class UNIT(
                 continue
             out[chosen] = nets[into].decode(nets[source].encode(images[chosen])).to(out.dtype)
         return out.clamp(-1, 1)
+
+    # ------------------------------------------------------------------ export
+
+    def export_graphs(self):
+        """``ganzoo export``: one graph per direction, the source's encoder then the target's decoder on the posterior
+        mean, as :meth:`translate`; fully convolutional (multiples of 2**n_downsample)."""
+        from ganzoo.api import ExportGraph, TensorSpec
+
+        nets = self.inference_nets()
+        graphs = []
+        for name, target, source_role, into_role in (("a2b", 1, "generator_a", "generator_b"), ("b2a", 0, "generator_b", "generator_a")):
+            depth = int(self.network_specs.get(source_role, {}).get("kwargs", {}).get("n_downsample", 2))
+            source, into = self.domains[1 - target], self.domains[target]
+
+            def reference(image, target=target):
+                return self.translate(image, torch.full((image.shape[0],), target, dtype=torch.long))
+
+            graphs.append(ExportGraph(
+                name=name, module=EncodeDecode(nets[source_role], nets[into_role]),
+                inputs=(TensorSpec("image", ("batch", 3, "height", "width"), "image", f"images of {source}"),),
+                output=TensorSpec("translated", ("batch", 3, "height", "width"), "image", f"the images translated into {into}"),
+                description=f"{source} -> {into}: decoder of {into} on the encoder of {source}'s mean code",
+                spatial="dynamic", multiple_of=2 ** depth, min_size=2 ** (depth + 1), reference=reference))
+        return graphs
+
+
+class EncodeDecode(torch.nn.Module):
+    """``into.decode(source.encode(x))`` clamped to [-1, 1]: one UNIT direction."""
+
+    def __init__(self, source: torch.nn.Module, into: torch.nn.Module):
+        super().__init__()
+        self.source, self.into = source, into
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.into.decode(self.source.encode(image)).clamp(-1, 1)

@@ -63,3 +63,15 @@ class TinyConditionalGAN(
     @torch.no_grad()
     def translate(self, images, target, *, reference=None, z=None, generator=None):
         return self.inference_nets()["generator"](images, target)
+
+    def export_graphs(self):
+        """What ``ganzoo export`` writes: the generator, the target domain an input (optional; see CONTRIBUTING.md)."""
+        from ganzoo.api import ExportGraph, TensorSpec
+
+        return [ExportGraph(
+            name="generator", module=self.inference_nets()["generator"],
+            inputs=(TensorSpec("image", ("batch", 3, "height", "width"), "image", "source images"),
+                    TensorSpec("domain", ("batch",), "index", "target domain index", high=len(self.domains))),
+            output=TensorSpec("translated", ("batch", 3, "height", "width"), "image", "translated images"),
+            description="G(image, domain)", spatial="dynamic", multiple_of=1, min_size=4,
+            reference=lambda image, domain: self.translate(image, domain))]

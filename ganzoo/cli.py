@@ -190,12 +190,15 @@ def run(
     if main_rank:
         err.print(f"[bold]ganzoo run[/]: model [cyan]{resolved.model}[/], data [cyan]{resolved.data.name}[/], "
                   f"{resolved.train.steps} steps -> {run_dir}", highlight=False)
-    result = Trainer(resolved, run_dir, resume=resume is not None, console=err, quiet=quiet, init_from=init_from).run()
+    result = Trainer(resolved, run_dir, resume=resume is not None, console=err, quiet=quiet, init_from=init_from,
+                     any_free_name=out_dir is None and resume is None).run()
     if result.interrupted:
-        raise typer.Exit(code=130)
+        raise typer.Exit(code=128 + result.stop_signal)  # 130 after Ctrl-C, 143 after SIGTERM
     if main_rank:
+        if result.run_dir != run_dir:
+            err.print(f"note: {run_dir} was taken by another run; this one is in {result.run_dir}", highlight=False)
         err.print(f"[green]done[/]: step {result.step}, model folder {result.checkpoint}", highlight=False)
-        err.print(f"translate with: ganzoo translate {run_dir} --input IMAGES --target DOMAIN --out DIR", highlight=False)
+        err.print(f"translate with: ganzoo translate {result.run_dir} --input IMAGES --target DOMAIN --out DIR", highlight=False)
 
 
 # --------------------------------------------------------------------------- translate
@@ -228,6 +231,10 @@ def translate(
     from ganzoo.model import AttributeModel, StyleModel
     from ganzoo.trainer import pick_device
 
+    from ganzoo.output_paths import check_output_folder, output_names, refuse_out_inside_input, refuse_writing_over, writing
+
+    check_output_folder(out_dir)
+    refuse_out_inside_input(out_dir, [input])
     _registry()
     from ganzoo import load
 
@@ -251,6 +258,9 @@ def translate(
         files = [input]
     else:
         raise DataError(f"--input {input} does not exist; give an image file or a folder of images.")
+    # Paths relative to --input: a/cat.png and b/cat.png stay apart (and the count below stays true).
+    planned = dict(zip(files, output_names(files, input if input.is_dir() else None, num)))
+    refuse_writing_over(files, (out_dir / rel for rels in planned.values() for rel in rels))
     size = net.image_size
     ref = None
     if reference is not None:
@@ -271,13 +281,16 @@ def translate(
             t = net.attribute_target(x, attrs)
         else:
             t = torch.full((x.shape[0],), target_idx, dtype=torch.long, device=net.device)
-        out_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to write: a failed run leaves no folder
+        with writing():
+            out_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to write: a failed run leaves no folder
         for k in range(num):
             r = ref.expand(x.shape[0], -1, -1, -1) if ref is not None else None
             y = net.translate(x, t, reference=r, generator=gen)
             for name, img in zip(names, y):
-                dest = out_dir / (name.name if num == 1 else f"{name.stem}_{k}{name.suffix}")
-                save_image(img, dest)
+                dest = out_dir / planned[name][k]
+                with writing("the image", dest):
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    save_image(img, dest)  # beside its destination, then renamed into place
                 written += 1
         images.clear()
         names.clear()
@@ -319,19 +332,30 @@ def sample(
 ):
     """Draw labelled sample sheets (grids, and style animations for StarGAN v2) with a layout JSON each."""
     from ganzoo import load
+    from ganzoo.output_paths import check_output_folder, refuse_out_inside_input, unique_names, writing
     from ganzoo.sheets import REFERENCE_KINDS, SheetInputs, read_references, read_sources, write_sheets
     from ganzoo.trainer import pick_device
 
+    check_output_folder(out_dir)
+    refuse_out_inside_input(out_dir, input)
+    if reference is not None:
+        refuse_out_inside_input(out_dir, [reference], in_flag="--reference")
     _registry()
     net = load(model, device=str(pick_device(device)))
     if reference is not None and not set(REFERENCE_KINDS) & set(net.sample_sheets):
         raise GanzooError(f"Model {net.name} has no reference-guided sheets ({', '.join(net.sample_sheets)}); drop --reference.")
     sources, names, notes = read_sources(input, net.image_size, limit)
+    labels, renamed = unique_names(names)  # a/cat.png and b/cat.png: two labels told apart, not one name twice
+    if renamed:
+        example = next(new for new, old in zip(labels, names) if new != old)
+        notes.append(f"{renamed} source(s) share a file name with another; their labels got a number (e.g. \"{example}\")")
+    names = labels
     inputs = SheetInputs(sources, names, seed=seed, num_styles=num, frames=frames)
     if reference is not None:
         inputs.references, inputs.reference_domains, reference_notes = read_references(reference, net.domains, net.image_size, limit)
         notes += reference_notes
-    written = write_sheets(net, inputs, out_dir)
+    with writing("the sheets in", out_dir):
+        written = write_sheets(net, inputs, out_dir)
     for note in notes + written.notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False)
     err.print(f"wrote {len(written.files)} file(s) to {out_dir}: " + ", ".join(p.name for p in written.files), highlight=False)
@@ -358,14 +382,22 @@ def convert(
     if len(paths) < 2:
         raise GanzooError("Give the checkpoint file(s) and then the output folder, e.g. ganzoo convert stargan G.ckpt out/.")
     *inputs, out_path = paths
-    if out_path.exists() and (not out_path.is_dir() or any(out_path.iterdir())):
+    from ganzoo.output_paths import check_output_folder, io_error
+
+    check_output_folder(out_path, flag="The output folder")
+    if out_path.exists() and any(out_path.iterdir()):
         raise GanzooError(f"Output folder {out_path} already exists and is not empty; choose a new folder.")
     extra = {}
     for text in option:
         key, value = parse_override(text)
         extra[".".join(key)] = value
     kwargs = {"net": net, "image_size": image_size, "domains": domains.split(",") if domains else None, **extra}
-    folder = converter(inputs, out_path, **{k: v for k, v in kwargs.items() if v is not None})
+    try:
+        folder = converter(inputs, out_path, **{k: v for k, v in kwargs.items() if v is not None})
+    except OSError as exc:  # writing the model folder (a read-only or full disk): named as the folder, not its temp copy
+        if exc.filename and out_path.parent.resolve() in Path(str(exc.filename)).resolve().parents:
+            raise io_error(exc, "the model folder", out_path) from None
+        raise
     err.print(f"[green]converted[/]: {', '.join(map(str, inputs))} -> {folder}", highlight=False)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -61,13 +62,18 @@ def writing(what: str = "", path: str | Path | None = None, *, fix: str = FIX) -
 
 
 def check_output_folder(out: Path, flag: str = "--out") -> None:
-    """Refuse an output folder that is a file, or that lies under a file, before any work is done."""
+    """Refuse an output folder that is a file, lies under a file, or lies on a read-only or unwritable folder,
+    before any work is done (the writes themselves still turn an ``OSError`` into a sentence)."""
     out = Path(out)
-    for path in (out, *out.parents):
+    for path in (out, *out.absolute().parents):
         if path.exists() or path.is_symlink():
             if not path.is_dir():
                 where = "is a file" if path == out else f"lies under the file {path}"
                 raise OutputError(f"{flag} {out} {where}, not a folder; choose a folder for the outputs.")
+            if not os.access(path, os.W_OK | os.X_OK):
+                where = "" if path == out else f" ({path} is where it would be created)"
+                raise OutputError(f"{flag} {out} is not writable{where}: the file system is read-only or permission is "
+                                  "denied; choose a writable folder.")
             return
 
 

@@ -81,6 +81,22 @@ class RunDir:
             raise RunDirTaken(f"{self.path} is not empty ({names}: {what}); choose a new or empty --out, or continue a "
                                 f"ganzoo run there with --resume {self.path}.")
 
+    def check_free(self) -> None:
+        """Refuse at once (before any work) when another process holds the folder; :meth:`claim` decides later."""
+        if fcntl is None or not (self.path / LOCK_NAME).is_file():
+            return
+        try:
+            fd = os.open(self.path / LOCK_NAME, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirTaken(f"{self.path} is in use by another ganzoo run right now; wait for it to end or choose "
+                              "another --out.") from None
+        finally:
+            os.close(fd)
+
     def claim(self, *, resume: bool) -> None:
         """Create the folder and lock it for this process; a fresh run then checks that it is empty.
 

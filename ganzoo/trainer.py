@@ -308,8 +308,10 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> RunResult:
-        if not self.resume and not self.any_free_name:
-            self.dir.refuse_taken()  # another run or the user's files: a sentence before any work (claimed atomically later)
+        if not self.any_free_name:  # another run or the user's files: a sentence before any work (claimed atomically later)
+            self.dir.check_free()
+            if not self.resume:
+                self.dir.refuse_taken()
         self._setup()  # data and networks first: a bad recipe or data folder leaves no run directory behind
         try:
             return self._run()

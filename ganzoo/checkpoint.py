@@ -79,11 +79,12 @@ def _save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[s
 
 
 def _os_error(exc: Exception, path: Path) -> OSError:
-    """safetensors reports a failed write as ``IoError(Os { code: 28, ... })``; the OSError it stands for."""
+    """safetensors reports a failed write as ``I/O error: No space left on device (os error 28)`` (older versions:
+    ``IoError(Os { code: 28, ... })``); the OSError it stands for."""
     import re
 
-    found = re.search(r"code: (\d+)", str(exc))
-    code = int(found.group(1)) if found else errno.EIO
+    found = re.search(r"os error (\d+)|code: (\d+)", str(exc))
+    code = int(found.group(1) or found.group(2)) if found else errno.EIO
     return OSError(code, os.strerror(code), str(path))
 
 

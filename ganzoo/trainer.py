@@ -318,8 +318,9 @@ class Trainer:
         except OSError as exc:  # a full or failing disk mid-run (checkpoint, log, sample): the last checkpoint stays
             good = self._last_checkpoint() if self.dist.is_main else None
             keep = f"the last checkpoint is {good}" if good else "no checkpoint had been written yet"
-            raise TrainingError(f"Cannot write {exc.filename or self.run_dir} at step {self.step} ({reason(exc)}); training "
-                                f"stopped and {keep}; free some space and continue with: ganzoo run --resume {self.run_dir}.") from None
+            what = f"{reason(exc)}: {Path(exc.filename).name}" if exc.filename else reason(exc)
+            raise TrainingError(f"Cannot write to {self.run_dir} at step {self.step} ({what}); training stopped and {keep}; "
+                                f"free some space and continue with: ganzoo run --resume {self.run_dir}.") from None
         finally:
             self.dir.release()
             distributed.shutdown(self.dist)

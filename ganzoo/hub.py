@@ -350,9 +350,15 @@ def stage_folder(folder: Path, staging: Path, *, skip: tuple[str, ...] = ()) -> 
             if not (path.is_file() or path.is_dir()):
                 raise HubError(f"{path} is neither a file nor a folder (a FIFO, socket or device); remove it before pushing.")
         rel = here.relative_to(folder)
-        (staging / rel).mkdir(parents=True, exist_ok=True)
-        for name in files:
-            shutil.copyfile(here / name, staging / rel / name)
+        try:
+            (staging / rel).mkdir(parents=True, exist_ok=True)
+            for name in files:
+                shutil.copyfile(here / name, staging / rel / name)
+        except OSError as exc:
+            from ganzoo.output_paths import reason
+
+            raise HubError(f"Cannot stage {folder} for the upload in {staging.parent} ({reason(exc)}); free some space "
+                           "there or point TMPDIR at a writable folder with room for the model.") from None
 
 
 def copy_to(folder: Path, local_dir: Path) -> Path:

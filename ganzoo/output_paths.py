@@ -21,7 +21,7 @@ from ganzoo.errors import OutputError
 REASONS = {
     errno.ENOSPC: "the disk is full",
     errno.EDQUOT: "the disk quota is used up",
-    errno.EFBIG: "the file would exceed the size limit (a full disk or a file size limit)",
+    errno.EFBIG: "the disk is full or a file size limit was reached",
     errno.EROFS: "the file system is read-only",
     errno.EACCES: "permission denied",
     errno.EPERM: "the operation is not permitted there",

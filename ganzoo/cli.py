@@ -147,7 +147,7 @@ def config_show(
 def run(
     recipe: Optional[Path] = typer.Argument(None, help="recipe YAML file (optional with --resume)"),
     set_: List[str] = typer.Option([], "--set", help="override a key: --set train.steps=200 (repeatable)"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory (default: runs/<recipe>-<time>)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory, new or empty (default: runs/<recipe>-<time>)"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this directory from its latest checkpoint"),
     init_from: Optional[str] = typer.Option(None, "--init-from", help="start a new run from the weights of this model folder, "
                                             "run directory, Hub id or pretrained name (fresh optimisers, step 0)"),
@@ -215,14 +215,14 @@ def translate(
     input: Path = typer.Option(..., "--input", "-i", help="an image file or a folder of images"),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="target domain name"),
     attrs: Optional[str] = typer.Option(None, "--attrs", help="attribute models: attributes to set, e.g. Blond_Hair,Male=0 (others kept)"),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="folder for the translated images"),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="folder for the translated images (not inside --input)"),
     reference: Optional[Path] = typer.Option(None, "--reference", "-r", help="reference image whose style to use (StarGAN v2)"),
     num: int = typer.Option(1, "--num", "-n", min=1, max=1000, help="outputs per input (different random styles)"),
     seed: int = typer.Option(0, "--seed", help="random seed for latent styles"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
 ):
-    """Translate images into a target domain; each output keeps its source file name."""
+    """Translate images into a target domain; each output keeps its source file name and its sub-folder under --input."""
     import torch
 
     from ganzoo.data.images import list_images, read_image, resize, to_tensor

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from ganzoo.run_dir import LOCK_NAME, RunDir
 from tests.reliability.helpers import cli_error, invoke, save_png, tiny_doc, tiny_model_folder, tree, write_recipe
 
 pytestmark = pytest.mark.reliability
@@ -48,6 +47,8 @@ def test_an_out_folder_that_holds_files_is_refused_and_left_as_it_was(tmp_path, 
 
 
 def test_a_run_directory_in_use_by_another_process_is_refused(tmp_path):
+    from ganzoo.run_dir import LOCK_NAME, RunDir
+
     out = tmp_path / "out"
     recipe = write_recipe(tmp_path / "r.yaml", tiny_doc(**ONE_STEP))
     other = RunDir(out)
@@ -66,6 +67,7 @@ def test_a_run_directory_in_use_by_another_process_is_refused(tmp_path):
 def test_a_taken_default_run_directory_sends_the_second_run_to_its_own(tmp_path, monkeypatch):
     # Two recipes with the same stem started in the same second share the default name runs/<stem>-<time>.
     from ganzoo import trainer
+    from ganzoo.run_dir import LOCK_NAME, RunDir
 
     recipe = write_recipe(tmp_path / "a" / "tiny.yaml", tiny_doc(**ONE_STEP))
     monkeypatch.chdir(tmp_path)

@@ -486,6 +486,10 @@ def eval_cmd(
     from ganzoo.compare import print_report
     from ganzoo.metrics.evaluate import evaluate, translator_for
 
+    from ganzoo.output_paths import check_output_file, write_text_file
+
+    if json_path is not None:
+        check_output_file(json_path, "--json")  # before the evaluation runs, not after
     names = metric_names(metrics)
     options = eval_options(feature_net, fid_weights, lpips_weights, classifier, outputs, num_val, num_real, batch, seed, device)
     translator = translator_for(list(model))
@@ -498,8 +502,7 @@ def eval_cmd(
                                            "train": {}, "eval": result.to_json()}}}
     print_report(report, out)
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        write_text_file(json_path, json.dumps(result.to_json(), indent=2) + "\n", "--json")
 
 
 # Commands that plugins add (ganzoo's own compare, bench, ... among them), each wrapped in `friendly`.

@@ -308,7 +308,8 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> RunResult:
-        if not self.any_free_name:  # another run or the user's files: a sentence before any work (claimed atomically later)
+        # Another run or the user's files: a sentence before any work (rank 0 claims the folder atomically later).
+        if not self.any_free_name and distributed.env_info().is_main:
             self.dir.check_free()
             if not self.resume:
                 self.dir.refuse_taken()
@@ -318,9 +319,14 @@ class Trainer:
         except OSError as exc:  # a full or failing disk mid-run (checkpoint, log, sample): the last checkpoint stays
             good = self._last_checkpoint() if self.dist.is_main else None
             keep = f"the last checkpoint is {good}" if good else "no checkpoint had been written yet"
-            what = f"{reason(exc)}: {Path(exc.filename).name}" if exc.filename else reason(exc)
-            raise TrainingError(f"Cannot write to {self.run_dir} at step {self.step} ({what}); training stopped and {keep}; "
-                                f"free some space and continue with: ganzoo run --resume {self.run_dir}.") from None
+            theirs = exc.filename and not ckpt.inside(Path(str(exc.filename)), self.run_dir)  # not ours: e.g. a data file
+            if theirs:
+                where, fix = f"Cannot read or write {exc.filename}", "fix that path and continue with"
+            else:
+                where, fix = f"Cannot write to {self.run_dir}", "free some space and continue with"
+            what = f"{reason(exc)}: {Path(str(exc.filename)).name}" if exc.filename and not theirs else reason(exc)
+            raise TrainingError(f"{where} at step {self.step} ({what}); training stopped and {keep}; {fix}: "
+                                f"ganzoo run --resume {self.run_dir}.") from None
         finally:
             self.dir.release()
             distributed.shutdown(self.dist)

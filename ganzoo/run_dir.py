@@ -40,6 +40,7 @@ except ImportError:  # Windows: no advisory locks; the emptiness check still app
 #: The lock file a running process holds (see the module docstring).
 LOCK_NAME = ".ganzoo-run.lock"
 
+
 class RunDirTaken(TrainingError):
     """The run directory is in use by another process or holds files already."""
 
@@ -79,7 +80,7 @@ class RunDir:
             what = ("a run that was stopped before its first checkpoint" if (self.path / "recipe.yaml").is_file()
                     else "files that are not a ganzoo run")
             raise RunDirTaken(f"{self.path} is not empty ({names}: {what}); choose a new or empty --out, or continue a "
-                                f"ganzoo run there with --resume {self.path}.")
+                              f"ganzoo run there with --resume {self.path}.")
 
     def check_free(self) -> None:
         """Refuse at once (before any work) when another process holds the folder; :meth:`claim` decides later."""
@@ -115,7 +116,7 @@ class RunDir:
                     current = None
                 if current != os.fstat(fd).st_ino:
                     raise RunDirTaken(f"{self.path} is in use by another ganzoo run right now; wait for it to end or "
-                                        "choose another --out.")
+                                      "choose another --out.")
             if not resume:
                 self.refuse_taken()
         except BaseException:

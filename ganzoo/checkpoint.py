@@ -14,6 +14,7 @@ into place, so a kill at any moment leaves the previous checkpoint whole.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -69,9 +70,22 @@ def atomic_write_text(path: Path, text: str) -> None:
 def _save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
     # safetensors refuses shared/non-contiguous storage: give it plain contiguous copies.
     plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    save_file(plain, str(path), metadata=metadata)
+    try:
+        save_file(plain, str(path), metadata=metadata)
+    except SafetensorError as exc:  # an I/O error from the Rust writer: an OSError naming the file, like Python's own
+        raise _os_error(exc, path) from None
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
+
+
+def _os_error(exc: Exception, path: Path) -> OSError:
+    """safetensors reports a failed write as ``I/O error: No space left on device (os error 28)`` (older versions:
+    ``IoError(Os { code: 28, ... })``); the OSError it stands for."""
+    import re
+
+    found = re.search(r"os error (\d+)|code: (\d+)", str(exc))
+    code = int(found.group(1) or found.group(2)) if found else errno.EIO
+    return OSError(code, os.strerror(code), str(path))
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -224,7 +238,7 @@ def read_config(folder: Path) -> dict[str, Any]:
     for key in ("model", "networks", "domains", "image_size"):
         if key not in config:
             raise CheckpointError(f"{path} lacks the key \"{key}\"; the model folder is damaged.")
-    problem = _config_problem(config)
+    problem = _config_problem(config) or _outside_names(config)
     if problem:
         raise CheckpointError(f"{path}: {problem}; the model folder is damaged or was edited by hand.")
     return config
@@ -254,6 +268,24 @@ def _config_problem(config: dict[str, Any]) -> str | None:
     return None
 
 
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (symlinks and ``..`` resolved) lies strictly inside ``folder`` (resolved too)."""
+    try:
+        path, folder = Path(path).resolve(), Path(folder).resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
+    return folder in path.parents
+
+
+def _outside_names(config: dict[str, Any]) -> str | None:
+    """Network roles name files in the folder (``<role>.safetensors``): a role that is a path (``../x``, ``a/b``)
+    would read a file outside it."""
+    for role in config["networks"]:
+        if not isinstance(role, str) or not role or role.startswith(".") or "/" in role or "\\" in role or "\0" in role:
+            return f"the network role {role!r} is not a plain name, so its weights file would lie outside the folder"
+    return None
+
+
 def resolve_model_folder(path: str | Path) -> Path:
     """A model folder, or a run directory (its latest checkpoint)."""
     path = Path(path)
@@ -263,12 +295,15 @@ def resolve_model_folder(path: str | Path) -> Path:
     if latest.is_file():
         try:
             target = path / json.loads(latest.read_text())["path"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
             target = None
+        if target is not None and not inside(target, path / "checkpoints"):
+            raise CheckpointError(f"{latest} points outside {path / 'checkpoints'}; a run directory's latest.json names one "
+                                  "of its own checkpoints, so delete latest.json to use the newest checkpoint there.")
         if target is not None and (target / CONFIG_NAME).is_file():
             return target
     ckpts = sorted((path / "checkpoints").glob("step_*")) if (path / "checkpoints").is_dir() else []
-    ckpts = [c for c in ckpts if (c / CONFIG_NAME).is_file()]
+    ckpts = [c for c in ckpts if (c / CONFIG_NAME).is_file() and inside(c, path / "checkpoints")]
     if ckpts:
         return ckpts[-1]
     if path.is_dir():

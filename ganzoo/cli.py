@@ -147,7 +147,7 @@ def config_show(
 def run(
     recipe: Optional[Path] = typer.Argument(None, help="recipe YAML file (optional with --resume)"),
     set_: List[str] = typer.Option([], "--set", help="override a key: --set train.steps=200 (repeatable)"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory (default: runs/<recipe>-<time>)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory, new or empty (default: runs/<recipe>-<time>)"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this directory from its latest checkpoint"),
     init_from: Optional[str] = typer.Option(None, "--init-from", help="start a new run from the weights of this model folder, "
                                             "run directory, Hub id or pretrained name (fresh optimisers, step 0)"),
@@ -190,12 +190,15 @@ def run(
     if main_rank:
         err.print(f"[bold]ganzoo run[/]: model [cyan]{resolved.model}[/], data [cyan]{resolved.data.name}[/], "
                   f"{resolved.train.steps} steps -> {run_dir}", highlight=False)
-    result = Trainer(resolved, run_dir, resume=resume is not None, console=err, quiet=quiet, init_from=init_from).run()
+    result = Trainer(resolved, run_dir, resume=resume is not None, console=err, quiet=quiet, init_from=init_from,
+                     any_free_name=out_dir is None and resume is None).run()
     if result.interrupted:
-        raise typer.Exit(code=130)
+        raise typer.Exit(code=128 + result.stop_signal)  # 130 after Ctrl-C, 143 after SIGTERM
     if main_rank:
+        if result.run_dir != run_dir:
+            err.print(f"note: {run_dir} was taken by another run; this one is in {result.run_dir}", highlight=False)
         err.print(f"[green]done[/]: step {result.step}, model folder {result.checkpoint}", highlight=False)
-        err.print(f"translate with: ganzoo translate {run_dir} --input IMAGES --target DOMAIN --out DIR", highlight=False)
+        err.print(f"translate with: ganzoo translate {result.run_dir} --input IMAGES --target DOMAIN --out DIR", highlight=False)
 
 
 # --------------------------------------------------------------------------- translate
@@ -212,7 +215,8 @@ def translate(
     input: Path = typer.Option(..., "--input", "-i", help="an image file, a folder of images, or a video file"),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="target domain name"),
     attrs: Optional[str] = typer.Option(None, "--attrs", help="attribute models: attributes to set, e.g. Blond_Hair,Male=0 (others kept)"),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="folder for the translated images (a video: an .mp4 file or a folder)"),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="folder for the translated images, not inside --input "
+                                 "(a video: an .mp4 file or a folder)"),
     reference: Optional[Path] = typer.Option(None, "--reference", "-r", help="reference image whose style to use (StarGAN v2)"),
     num: int = typer.Option(1, "--num", "-n", min=1, max=1000, help="outputs per input (different random styles)"),
     seed: int = typer.Option(0, "--seed", help="random seed for latent styles"),
@@ -226,7 +230,7 @@ def translate(
     audio: bool = typer.Option(True, "--audio/--no-audio", help="videos: copy the input's audio track into the output"),
 ):
     """Translate images, or a video (--input clip.mp4 --out out.mp4), into a target domain; each output keeps its
-    source file name."""
+    source file name and its sub-folder under --input."""
     import torch
 
     from ganzoo.data.images import list_images, read_image, resize, to_tensor
@@ -235,11 +239,19 @@ def translate(
     from ganzoo.model import AttributeModel, StyleModel
     from ganzoo.trainer import pick_device
 
-    _registry()
-    from ganzoo import load
+    from ganzoo.output_paths import (check_output_file, check_output_folder, output_names, refuse_out_inside_input,
+                                     refuse_writing_over, writing)
 
     from ganzoo.tiling import one_draw, size_plan
     from ganzoo.video import is_video, translate_video
+
+    if input.is_file() and is_video(input) and is_video(out_dir):
+        check_output_file(out_dir, "--out")  # a video out is a file (an existing one is replaced when done)
+    else:
+        check_output_folder(out_dir)
+    refuse_out_inside_input(out_dir, [input])
+    _registry()
+    from ganzoo import load
 
     net = load(model, device=str(pick_device(device)))
     domains = net.domains
@@ -267,6 +279,9 @@ def translate(
         files = [input]
     else:
         raise DataError(f"--input {input} does not exist; give an image file or a folder of images.")
+    # Paths relative to --input: a/cat.png and b/cat.png stay apart (and the count below stays true).
+    planned = dict(zip(files, output_names(files, input if input.is_dir() else None, num)))
+    refuse_writing_over(files, (out_dir / rel for rels in planned.values() for rel in rels))
     size = net.image_size
     ref = None
     if reference is not None:
@@ -287,7 +302,8 @@ def translate(
             t = net.attribute_target(x, attrs)
         else:
             t = torch.full((x.shape[0],), target_idx, dtype=torch.long, device=net.device)
-        out_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to write: a failed run leaves no folder
+        with writing():
+            out_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to write: a failed run leaves no folder
         for k in range(num):
             r = ref.expand(x.shape[0], -1, -1, -1) if ref is not None else None
             if plan.own_size:  # one image per batch, maybe in tiles: one style / noise draw for all its tiles
@@ -297,8 +313,10 @@ def translate(
                     return net.translate(batch, t, reference=r, generator=gen)
             y = plan.apply(run, x, sizes)
             for name, img in zip(names, y):
-                dest = out_dir / (name.name if num == 1 else f"{name.stem}_{k}{name.suffix}")
-                save_image(img, dest)
+                dest = out_dir / planned[name][k]
+                with writing("the image", dest):
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    save_image(img, dest)  # beside its destination, then renamed into place
                 written += 1
         images.clear()
         names.clear()
@@ -343,19 +361,30 @@ def sample(
 ):
     """Draw labelled sample sheets (grids, and style animations for StarGAN v2) with a layout JSON each."""
     from ganzoo import load
+    from ganzoo.output_paths import check_output_folder, refuse_out_inside_input, unique_names, writing
     from ganzoo.sheets import REFERENCE_KINDS, SheetInputs, read_references, read_sources, write_sheets
     from ganzoo.trainer import pick_device
 
+    check_output_folder(out_dir)
+    refuse_out_inside_input(out_dir, input)
+    if reference is not None:
+        refuse_out_inside_input(out_dir, [reference], in_flag="--reference")
     _registry()
     net = load(model, device=str(pick_device(device)))
     if reference is not None and not set(REFERENCE_KINDS) & set(net.sample_sheets):
         raise GanzooError(f"Model {net.name} has no reference-guided sheets ({', '.join(net.sample_sheets)}); drop --reference.")
     sources, names, notes = read_sources(input, net.image_size, limit)
+    labels, renamed = unique_names(names)  # a/cat.png and b/cat.png: two labels told apart, not one name twice
+    if renamed:
+        example = next(new for new, old in zip(labels, names) if new != old)
+        notes.append(f"{renamed} source(s) share a file name with another; their labels got a number (e.g. \"{example}\")")
+    names = labels
     inputs = SheetInputs(sources, names, seed=seed, num_styles=num, frames=frames)
     if reference is not None:
         inputs.references, inputs.reference_domains, reference_notes = read_references(reference, net.domains, net.image_size, limit)
         notes += reference_notes
-    written = write_sheets(net, inputs, out_dir)
+    with writing("the sheets in", out_dir):
+        written = write_sheets(net, inputs, out_dir)
     for note in notes + written.notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False)
     err.print(f"wrote {len(written.files)} file(s) to {out_dir}: " + ", ".join(p.name for p in written.files), highlight=False)
@@ -382,14 +411,22 @@ def convert(
     if len(paths) < 2:
         raise GanzooError("Give the checkpoint file(s) and then the output folder, e.g. ganzoo convert stargan G.ckpt out/.")
     *inputs, out_path = paths
-    if out_path.exists() and (not out_path.is_dir() or any(out_path.iterdir())):
+    from ganzoo.output_paths import check_output_folder, io_error
+
+    check_output_folder(out_path, flag="The output folder")
+    if out_path.exists() and any(out_path.iterdir()):
         raise GanzooError(f"Output folder {out_path} already exists and is not empty; choose a new folder.")
     extra = {}
     for text in option:
         key, value = parse_override(text)
         extra[".".join(key)] = value
     kwargs = {"net": net, "image_size": image_size, "domains": domains.split(",") if domains else None, **extra}
-    folder = converter(inputs, out_path, **{k: v for k, v in kwargs.items() if v is not None})
+    try:
+        folder = converter(inputs, out_path, **{k: v for k, v in kwargs.items() if v is not None})
+    except OSError as exc:  # writing the model folder (a read-only or full disk): named as the folder, not its temp copy
+        if exc.filename and out_path.parent.resolve() in Path(str(exc.filename)).resolve().parents:
+            raise io_error(exc, "the model folder", out_path) from None
+        raise
     err.print(f"[green]converted[/]: {', '.join(map(str, inputs))} -> {folder}", highlight=False)
 
 
@@ -478,6 +515,10 @@ def eval_cmd(
     from ganzoo.compare import print_report
     from ganzoo.metrics.evaluate import evaluate, translator_for
 
+    from ganzoo.output_paths import check_output_file, write_text_file
+
+    if json_path is not None:
+        check_output_file(json_path, "--json")  # before the evaluation runs, not after
     names = metric_names(metrics)
     options = eval_options(feature_net, fid_weights, lpips_weights, classifier, outputs, num_val, num_real, batch, seed, device)
     translator = translator_for(list(model))
@@ -490,8 +531,7 @@ def eval_cmd(
                                            "train": {}, "eval": result.to_json()}}}
     print_report(report, out)
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        write_text_file(json_path, json.dumps(result.to_json(), indent=2) + "\n", "--json")
 
 
 # Commands that plugins add (ganzoo's own compare, bench, ... among them), each wrapped in `friendly`.

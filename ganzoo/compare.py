@@ -135,7 +135,8 @@ def train_run(recipe, run_dir: Path, console, quiet: bool) -> dict[str, Any]:
         console.print(f"  reusing the finished run {run_dir}", highlight=False)
         previous = run_dir / "compare-train.json"
         return json.loads(previous.read_text()) if previous.is_file() else {"reused": True}
-    resume = ["--resume", str(run_dir)] if (run_dir / "latest.json").is_file() else ["--out", str(run_dir)]
+    # A run stopped before (even before its first checkpoint) is continued: --out refuses a folder that holds files.
+    resume = ["--resume", str(run_dir)] if (run_dir / "recipe.yaml").is_file() else ["--out", str(run_dir)]
     cmd = [sys.executable, "-m", "ganzoo", "run", str(recipe_file), *resume] + (["-q"] if quiet else [])
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd)

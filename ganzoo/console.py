@@ -25,11 +25,23 @@ def friendly(fn):
         try:
             return fn(*args, **kwargs)
         except GanzooError as exc:
-            from rich.markup import escape
-
-            # escape: messages quote user text (keys, paths), and "[...]" in them is not rich markup
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            say(exc)
             raise typer.Exit(code=exc.exit_code) from None
+        except OSError as exc:
+            # An I/O error no command turned into a sentence of its own (a read-only or full disk, a path under a
+            # file): still one sentence naming the path, never a traceback.
+            from ganzoo.output_paths import reason
+
+            where = f" {exc.filename}" if exc.filename else ""
+            say(GanzooError(f"Cannot read or write{where} ({reason(exc)}); check the path, the free space and the "
+                            "permissions, or choose another path."))
+            raise typer.Exit(code=GanzooError.exit_code) from None
+
+    def say(exc: Exception) -> None:
+        from rich.markup import escape
+
+        # escape: messages quote user text (keys, paths), and "[...]" in them is not rich markup
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
     return wrapper
 

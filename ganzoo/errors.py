@@ -46,3 +46,8 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ' Did you mean "x"?' when a close match exists, else ''."""
     matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f' Did you mean "{matches[0]}"?' if matches else ""
+
+
+class OutputError(GanzooError):
+    """An output path cannot be used or written (a file where a folder belongs, a read-only or full disk, an
+    output that would overwrite the inputs)."""

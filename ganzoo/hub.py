@@ -306,8 +306,7 @@ def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision
     api = HfApi(library_name="ganzoo")
     with tempfile.TemporaryDirectory(prefix="ganzoo-push-") as staging_root:
         staging = Path(staging_root) / "repo"
-        ignore = None if with_train_state else shutil.ignore_patterns("train_state")
-        shutil.copytree(folder, staging, ignore=ignore)
+        stage_folder(folder, staging, skip=() if with_train_state else ("train_state",))
         (staging / CARD_NAME).write_text(model_card(folder, license=license, repo_id=repo_id), encoding="utf-8")
         if config.get("recipe"):
             import yaml
@@ -320,6 +319,46 @@ def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision
             info = api.upload_folder(repo_id=repo_id, folder_path=staging, revision=revision,
                                      commit_message=commit_message or f"Upload {config['model']} model with ganzoo")
     return info.commit_url
+
+
+def _link_allowed(link: Path, folder: Path) -> bool:
+    """A symlink in a model folder may point inside it, or (a folder pulled into the Hub cache) into the cached
+    repo's own ``blobs/``; nothing else."""
+    from ganzoo.checkpoint import inside
+
+    if inside(link, folder):
+        return True
+    folder = folder.resolve()
+    return folder.parent.name == "snapshots" and inside(link, folder.parent.parent / "blobs")
+
+
+def stage_folder(folder: Path, staging: Path, *, skip: tuple[str, ...] = ()) -> None:
+    """Copy the regular files of a model folder into ``staging`` for an upload; a symlink out of the folder, or
+    anything but a file or folder (a FIFO, a device), is refused with a sentence, never followed."""
+    folder = Path(folder)
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        here = Path(root)
+        dirs[:] = sorted(d for d in dirs if not (here == folder and d in skip))
+        for name in [*dirs, *sorted(files)]:
+            path = here / name
+            if path.is_symlink() and not _link_allowed(path, folder):
+                raise HubError(f"{path} is a symbolic link to {os.path.realpath(path)}, outside the model folder {folder}; "
+                               "push uploads only the folder's own files, so replace the link with a copy or remove it.")
+            if path.is_symlink() and path.is_dir():
+                raise HubError(f"{path} is a symbolic link to a folder; push uploads only the folder's own files, so "
+                               "replace the link with a copy or remove it.")
+            if not (path.is_file() or path.is_dir()):
+                raise HubError(f"{path} is neither a file nor a folder (a FIFO, socket or device); remove it before pushing.")
+        rel = here.relative_to(folder)
+        try:
+            (staging / rel).mkdir(parents=True, exist_ok=True)
+            for name in files:
+                shutil.copyfile(here / name, staging / rel / name)
+        except OSError as exc:
+            from ganzoo.output_paths import reason
+
+            raise HubError(f"Cannot stage {folder} for the upload in {staging.parent} ({reason(exc)}); free some space "
+                           "there or point TMPDIR at a writable folder with room for the model.") from None
 
 
 def copy_to(folder: Path, local_dir: Path) -> Path:

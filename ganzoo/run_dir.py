@@ -12,6 +12,12 @@
 Every file is written beside its destination and renamed into place, so a kill at
 any moment leaves the previous state whole; what a kill leaves half-made is hidden
 (a leading dot) and removed by the next resume.
+
+A run directory is claimed before anything is written into it: an exclusive lock on
+``.ganzoo-run.lock`` held for the whole run (the kernel drops it when the process
+ends, a kill included), taken before the folder is checked for files. Two runs
+never share one directory, and a fresh run never starts in a folder that holds
+anything (the user's files, another run), whatever moment the other started.
 """
 
 from __future__ import annotations
@@ -24,6 +30,20 @@ from pathlib import Path
 
 from ganzoo import checkpoint as ckpt
 from ganzoo.errors import TrainingError
+from ganzoo.output_paths import reason
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the emptiness check still applies
+    fcntl = None
+
+#: The lock file a running process holds (see the module docstring).
+LOCK_NAME = ".ganzoo-run.lock"
+
+
+class RunDirTaken(TrainingError):
+    """The run directory is in use by another process or holds files already."""
+
 
 #: Room left for samples and logs besides the checkpoints when checking free disk space.
 LOG_AND_SAMPLE_BYTES = 16 * 2**20
@@ -42,23 +62,101 @@ class RunDir:
     def holds_run(self) -> bool:
         return self.latest.exists()
 
+    def contents(self) -> list[Path]:
+        """What the folder holds besides a lock file (empty when it does not exist or is not a folder)."""
+        if not self.path.is_dir():
+            return []
+        return sorted(p for p in self.path.iterdir() if p.name != LOCK_NAME)
+
+    def refuse_taken(self) -> None:
+        """A fresh run's check: the folder must be new or empty (neither another run nor the user's own files)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirTaken(f"--out {self.path} is a file, not a folder; choose a new or empty folder for the run.")
+        if self.holds_run():
+            raise RunDirTaken(f"{self.path} already holds a run; resume it with --resume {self.path} or choose another --out.")
+        held = self.contents()
+        if held:
+            names = ", ".join(p.name for p in held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+            what = ("a run that was stopped before its first checkpoint" if (self.path / "recipe.yaml").is_file()
+                    else "files that are not a ganzoo run")
+            raise RunDirTaken(f"{self.path} is not empty ({names}: {what}); choose a new or empty --out, or continue a "
+                              f"ganzoo run there with --resume {self.path}.")
+
+    def check_free(self) -> None:
+        """Refuse at once (before any work) when another process holds the folder; :meth:`claim` decides later."""
+        if fcntl is None or not (self.path / LOCK_NAME).is_file():
+            return
+        try:
+            fd = os.open(self.path / LOCK_NAME, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirTaken(f"{self.path} is in use by another ganzoo run right now; wait for it to end or choose "
+                              "another --out.") from None
+        finally:
+            os.close(fd)
+
+    def claim(self, *, resume: bool) -> None:
+        """Create the folder and lock it for this process; a fresh run then checks that it is empty.
+
+        The lock comes first, so a second process that checked the folder a moment earlier finds it locked, or
+        finds the first one's files; either way it gets a sentence, never a shared directory.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    # The file locked must still be the one in the folder (a failed start removes its own).
+                    current = os.stat(self.path / LOCK_NAME).st_ino
+                except (BlockingIOError, FileNotFoundError):
+                    current = None
+                if current != os.fstat(fd).st_ino:
+                    raise RunDirTaken(f"{self.path} is in use by another ganzoo run right now; wait for it to end or "
+                                      "choose another --out.")
+            if not resume:
+                self.refuse_taken()
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+
+    def release(self) -> None:
+        """Drop the lock (the process ending drops it too)."""
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            self._lock_fd = None
+            os.close(fd)
+
     def prepare(self, *, resume: bool, checkpoint_bytes: int, keep_checkpoints: int) -> None:
-        """Create the folders, check that they are writable and that the disk holds the checkpoints to keep."""
+        """Claim the folder, create the sub-folders, check that they are writable and that the disk holds the
+        checkpoints to keep."""
         created = [p for p in (self.checkpoints, *self.checkpoints.parents) if not p.exists()]  # deepest first
+        self._lock_fd = None
         try:
-            self.checkpoints.mkdir(parents=True, exist_ok=True)
-            probe = self.path / ".write-test"
-            probe.write_bytes(b"0" * 1024)
-            probe.unlink()
-        except OSError as exc:
-            raise TrainingError(f"Cannot write to the output directory {self.path} ({exc.strerror or exc}); "
-                                "choose a writable --out.") from None
-        try:
+            try:
+                self.claim(resume=resume)
+                self.checkpoints.mkdir(parents=True, exist_ok=True)
+                probe = self.path / ".write-test"
+                probe.write_bytes(b"0" * 1024)
+                probe.unlink()
+            except OSError as exc:
+                raise TrainingError(f"Cannot write to the output directory {self.path} ({reason(exc)}); "
+                                    "choose a writable --out.") from None
             self.check_disk_space(resume=resume, checkpoint_bytes=checkpoint_bytes, keep_checkpoints=keep_checkpoints)
-        except TrainingError:
-            for path in created:  # a full disk leaves no half-made run directory behind
+        except TrainingError as exc:
+            if isinstance(exc, RunDirTaken):
+                raise
+            if self._lock_fd is not None and self.path in created:  # ours: a failed start leaves no half-made run directory
                 with contextlib.suppress(OSError):
-                    path.rmdir()
+                    (self.path / LOCK_NAME).unlink()
+                for path in created:
+                    with contextlib.suppress(OSError):
+                        path.rmdir()
+            self.release()
             raise
         self.samples.mkdir(exist_ok=True)
         if resume:

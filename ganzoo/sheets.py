@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from typing import Any
 import torch
 
 from ganzoo.errors import GanzooError
+from ganzoo.image_output import written_beside
 from ganzoo.image_output import to_uint8
 from ganzoo.model import StyleModel
 
@@ -217,7 +219,8 @@ class Sheet:
     def save(self, path: str | Path) -> list[Path]:
         """Write the PNG and its sidecar JSON (same name, ``.json``)."""
         path = Path(path)
-        self.render().save(path)
+        with written_beside(path) as tmp:
+            self.render().save(tmp)
         return [path, write_json(path.with_suffix(".json"), self.layout())]
 
 
@@ -233,7 +236,8 @@ def _runs(labels: list[str]) -> list[tuple[int, int, str]]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> Path:
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    with written_beside(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
     return path
 
 
@@ -346,7 +350,8 @@ class Animation:
         path = Path(path).with_suffix(".gif")
         images = [frame.render() for frame in self.frames]
         # Every frame differs (the counter in its corner), so PIL keeps them all instead of merging repeats.
-        images[0].save(path, save_all=True, append_images=images[1:], duration=1000 // FPS, loop=0)
+        with written_beside(path) as tmp:
+            images[0].save(tmp, save_all=True, append_images=images[1:], duration=1000 // FPS, loop=0)
         files = [path, write_json(path.with_suffix(".json"), self.layout())]
         if ffmpeg is None:
             return files, [f"{path.name}: {MP4_NOTE}"]
@@ -460,16 +465,21 @@ def write_mp4(images, path: Path, ffmpeg: str) -> str | None:
             image = padded
         chunks.append(image.tobytes())
     raw = b"".join(chunks)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")  # renamed into place once ffmpeg is done
     command = [ffmpeg, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{even_w}x{even_h}",
-               "-r", str(FPS), "-i", "-", "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)]
+               "-r", str(FPS), "-i", "-", "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(tmp)]
     try:
-        result = subprocess.run(command, input=raw, capture_output=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return str(exc)
-    if result.returncode != 0 or not path.is_file():
-        last_lines = result.stderr.decode(errors="replace").strip().splitlines()
-        return last_lines[-1] if last_lines else f"exit code {result.returncode}"
-    return None
+        try:
+            result = subprocess.run(command, input=raw, capture_output=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return str(exc)
+        if result.returncode != 0 or not tmp.is_file():
+            last_lines = result.stderr.decode(errors="replace").strip().splitlines()
+            return last_lines[-1] if last_lines else f"exit code {result.returncode}"
+        os.replace(tmp, path)
+        return None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- reading inputs

@@ -32,8 +32,9 @@ from ganzoo.errors import DataError, GanzooError, RecipeError, SplitMissing, Tra
 from ganzoo.loggers import LoggerSet
 from ganzoo.loggers import resolve as resolve_loggers
 from ganzoo.model import GANModel
+from ganzoo.output_paths import reason
 from ganzoo.recipe import Recipe
-from ganzoo.run_dir import RunDir
+from ganzoo.run_dir import RunDir, RunDirTaken
 from ganzoo.step_context import StepContext  # noqa: F401 - models and tests import it from here
 from ganzoo.trial_step import trial_step
 
@@ -97,6 +98,7 @@ class RunResult:
     checkpoint: Path | None
     losses: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    stop_signal: int = signal.SIGINT  # what interrupted it: SIGINT (Ctrl-C) or SIGTERM (a scheduler's preemption)
 
 
 INIT_FROM = "init_from.json"  # the model folder a run started from (`ganzoo run --init-from`)
@@ -104,10 +106,13 @@ INIT_FROM = "init_from.json"  # the model folder a run started from (`ganzoo run
 
 class Trainer:
     def __init__(self, recipe: Recipe, run_dir: str | Path, *, resume: bool = False, console=None, quiet: bool = False,
-                 init_from: str | Path | None = None):
+                 init_from: str | Path | None = None, any_free_name: bool = False):
+        """``any_free_name``: ``run_dir`` is a default name, and when another run has taken it the run goes to the
+        first free ``<run_dir>-2``, ``-3``, ... instead (two runs started in the same second)."""
         from rich.console import Console
 
         self.init_from = init_from
+        self.any_free_name = any_free_name and not resume
 
         self.recipe = recipe
         self.run_dir = Path(run_dir)
@@ -303,23 +308,50 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> RunResult:
-        if not self.resume and self.dir.holds_run():
-            raise GanzooError(
-                f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} or choose another --out."
-            )
+        # Another run or the user's files: a sentence before any work (rank 0 claims the folder atomically later).
+        if not self.any_free_name and distributed.env_info().is_main:
+            self.dir.check_free()
+            if not self.resume:
+                self.dir.refuse_taken()
         self._setup()  # data and networks first: a bad recipe or data folder leaves no run directory behind
         try:
             return self._run()
+        except OSError as exc:  # a full or failing disk mid-run (checkpoint, log, sample): the last checkpoint stays
+            good = self._last_checkpoint() if self.dist.is_main else None
+            keep = f"the last checkpoint is {good}" if good else "no checkpoint had been written yet"
+            theirs = exc.filename and not ckpt.inside(Path(str(exc.filename)), self.run_dir)  # not ours: e.g. a data file
+            if theirs:
+                where, fix = f"Cannot read or write {exc.filename}", "fix that path and continue with"
+            else:
+                where, fix = f"Cannot write to {self.run_dir}", "free some space and continue with"
+            what = f"{reason(exc)}: {Path(str(exc.filename)).name}" if exc.filename and not theirs else reason(exc)
+            raise TrainingError(f"{where} at step {self.step} ({what}); training stopped and {keep}; {fix}: "
+                                f"ganzoo run --resume {self.run_dir}.") from None
         finally:
+            self.dir.release()
             distributed.shutdown(self.dist)
+
+    def _prepare_run_dir(self) -> None:
+        base, n = self.run_dir, 1
+        while True:
+            try:
+                return self.dir.prepare(resume=self.resume, checkpoint_bytes=self.checkpoint_bytes(),
+                                        keep_checkpoints=self.cfg.keep_checkpoints)
+            except RunDirTaken:
+                n += 1
+                if not self.any_free_name or n > 1000:
+                    raise
+                self.run_dir = base.with_name(f"{base.name}-{n}")
+                self.dir = RunDir(self.run_dir)
+                if self.evaluation is not None:
+                    self.evaluation.run_dir = self.run_dir
 
     def _run(self) -> RunResult:
         main = self.dist.is_main
         failure = None
         if main:
             try:
-                self.dir.prepare(resume=self.resume, checkpoint_bytes=self.checkpoint_bytes(),
-                                 keep_checkpoints=self.cfg.keep_checkpoints)
+                self._prepare_run_dir()
             except GanzooError as exc:
                 failure = exc
         # Under torchrun the other ranks learn of rank 0's failure here instead of waiting for it at a barrier.
@@ -414,12 +446,13 @@ class Trainer:
             last_ckpt = self._last_checkpoint()
         if interrupted and main:
             where = f"the last checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written"
-            self.console.print(f"[yellow]Interrupted at step {self.step}; {where}. "
+            by = " by SIGTERM" if stop.signum == signal.SIGTERM else ""
+            self.console.print(f"[yellow]Interrupted{by} at step {self.step}; {where}. "
                                f"Continue with: ganzoo run --resume {self.run_dir}[/]", highlight=False)
         elif cfg.sample_every and sampled_at != self.step and main and not interrupted:
             self.loggers.image(self.step, "samples", self.save_samples())
         distributed.barrier(self.dist)
-        return RunResult(self.run_dir, self.step, last_ckpt, last_losses, interrupted)
+        return RunResult(self.run_dir, self.step, last_ckpt, last_losses, interrupted, stop_signal=int(stop.signum))
 
     def _last_checkpoint(self) -> Path | None:
         """The newest complete checkpoint folder of this run, or None before the first one."""
@@ -492,27 +525,34 @@ class Trainer:
 
 
 class _StopRequest:
-    """First Ctrl-C (SIGINT) asks the loop to stop after the current step; a second one interrupts at once."""
+    """First Ctrl-C (SIGINT) or SIGTERM (what SLURM, Kubernetes and ``timeout`` send before they kill) asks the
+    loop to stop after the current step and checkpoint; a second one interrupts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous = None
+        self.signum = signal.SIGINT
+        self._previous: dict[int, object] = {}
 
     def _handler(self, signum, frame) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        self.signum = signum
 
     def __enter__(self):
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handler)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
 
 class _SpeedColumn:

@@ -82,7 +82,7 @@ def test_translate_errors_are_one_sentence(trained_run, tmp_path, cli, args, nee
 
 def test_translate_refuses_a_folder_that_is_not_a_model(tmp_path, cli):
     (tmp_path / "empty").mkdir()
-    r = cli("translate", str(tmp_path / "empty"), "-i", str(tmp_path), "-t", "red", "-o", str(tmp_path / "o"))
+    r = cli("translate", str(tmp_path / "empty"), "-i", str(tmp_path / "empty"), "-t", "red", "-o", str(tmp_path / "o"))
     assert r.returncode == 2 and "no config.json" in r.stderr and "Traceback" not in r.stderr
 
 

@@ -32,12 +32,15 @@ def register_commands(app) -> None:
 
         from ganzoo.bench import print_table, run_bench
 
+        from ganzoo.output_paths import check_output_file, write_text_file
+
         registry()
+        if json_path is not None:
+            check_output_file(json_path, "--json")  # before the benchmark runs, not after
         if precision not in ("auto", "fp32", "bf16", "fp16"):
             raise GanzooError(f'--precision "{precision}" is not one of auto, fp32, bf16, fp16.')
         result = run_bench(target, img_size=img_size, batch=batch, precision=precision, compile=compile_, device=device,
                            steps=steps, warmup=warmup, peak_tflops=peak_tflops, overrides=set_)
         print_table(result, out)
         if json_path is not None:
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(json.dumps(result, indent=2) + "\n")
+            write_text_file(json_path, json.dumps(result, indent=2) + "\n", "--json")

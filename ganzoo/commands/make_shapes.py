@@ -23,9 +23,12 @@ def register_commands(app) -> None:
     ):
         """Write the built-in shapes set as an image folder (for compare, eval and train-classifier)."""
         from ganzoo.data.shapes import export_folder
+        from ganzoo.output_paths import check_output_folder, writing
 
+        check_output_folder(out_dir, flag="OUT")
         if out_dir.exists() and any(out_dir.iterdir()):
             raise GanzooError(f"{out_dir} is not empty; choose a new folder so no images get mixed.")
-        counts = export_folder(out_dir, image_size=img_size, domains=[d.strip() for d in domains.split(",") if d.strip()],
-                               num_train=num_train, num_val=num_val, seed=seed)
+        with writing("the shapes folder", out_dir):
+            counts = export_folder(out_dir, image_size=img_size, domains=[d.strip() for d in domains.split(",") if d.strip()],
+                                   num_train=num_train, num_val=num_val, seed=seed)
         out.print(f"wrote {counts['train']} train and {counts['val']} val images to {out_dir}", highlight=False)

@@ -24,6 +24,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ganzoo.data.base import ImageDataset
+from ganzoo.image_output import written_beside
 from ganzoo.data.images import hflip
 from ganzoo.errors import DataError, did_you_mean
 
@@ -372,6 +373,7 @@ def export_folder(out, *, image_size: int = 32, domains: list[str] | None = None
             (out / split / name).mkdir(parents=True, exist_ok=True)
         for index, label in enumerate(data.labels):
             image, _ = data.render(index)
-            Image.fromarray(image).save(out / split / domains[label] / f"{index // len(domains):05d}.png")
+            with written_beside(out / split / domains[label] / f"{index // len(domains):05d}.png") as tmp:  # whole or absent
+                Image.fromarray(image).save(tmp)
         counts[split] = len(data.labels)
     return counts

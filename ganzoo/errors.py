@@ -42,6 +42,14 @@ class TrainingError(GanzooError):
     """Training stopped (non-finite loss, unwritable output, ...)."""
 
 
+def name_list(names: Iterable[str], limit: int = 8) -> str:
+    """``a, b, c`` for a few names; the first ``limit`` and how many more for a long list (a message stays a sentence)."""
+    names = [str(n) for n in names]
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit} more"
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ' Did you mean "x"?' when a close match exists, else ''."""
     matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)

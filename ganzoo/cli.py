@@ -25,6 +25,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _global_options(verbose: bool = typer.Option(False, "--verbose", help="also show what libraries log, e.g. the Hub "
+                                                 "client's retries and timeouts (quiet by default)")):
+    from ganzoo import console
+
+    console.VERBOSE = verbose
+
+
 config_app = typer.Typer(help="Inspect recipes.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 

@@ -15,6 +15,8 @@ from ganzoo.errors import GanzooError
 
 err = Console(stderr=True)
 out = Console()
+#: ``ganzoo --verbose``: show what libraries log (the Hub client's retries and warnings); set per command.
+VERBOSE = False
 
 
 def friendly(fn):

@@ -16,7 +16,7 @@ from ganzoo.commands.eval_options import (DATA_HELP, DeviceOption, FeatureNetOpt
                                          metric_names)
 from ganzoo.console import err, friendly, out
 from ganzoo.console import registry as _registry
-from ganzoo.errors import GanzooError
+from ganzoo.errors import GanzooError, name_list
 
 app = typer.Typer(
     name="ganzoo",
@@ -230,6 +230,9 @@ def translate(
     batch_size: int = typer.Option(16, "--batch-size", min=1),
 ):
     """Translate images into a target domain; each output keeps its source file name."""
+    from ganzoo.recipe import check_seed
+
+    check_seed(seed)
     import torch
 
     from ganzoo.data.images import list_images, read_image, resize, to_tensor
@@ -250,9 +253,9 @@ def translate(
             raise GanzooError(f"Model {net.name} has no attribute labels; choose a domain with --target instead of --attrs.")
     elif target is None:
         hint = " or attributes with --attrs (e.g. --attrs Blond_Hair,Male=0)" if getattr(net, "label_kind", "") in ATTRIBUTE_KINDS else ""
-        raise GanzooError(f"Name a target domain with --target ({', '.join(domains)}){hint}.")
+        raise GanzooError(f"Name a target domain with --target ({name_list(domains)}){hint}.")
     elif target not in domains:
-        raise GanzooError(f'Target domain "{target}" is not one of this model\'s domains ({", ".join(domains)}).{did_you_mean(target, domains)}')
+        raise GanzooError(f'Target domain "{target}" is not one of this model\'s domains ({name_list(domains)}).{did_you_mean(target, domains)}')
     if input.is_dir():
         files = list_images(input)
         if not files:
@@ -328,6 +331,9 @@ def sample(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
 ):
     """Draw labelled sample sheets (grids, and style animations for StarGAN v2) with a layout JSON each."""
+    from ganzoo.recipe import check_seed
+
+    check_seed(seed)
     from ganzoo import load
     from ganzoo.sheets import REFERENCE_KINDS, SheetInputs, read_references, read_sources, write_sheets
     from ganzoo.trainer import pick_device

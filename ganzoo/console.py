@@ -20,20 +20,32 @@ VERBOSE = False
 
 
 def friendly(fn):
-    """Turn GanzooError into one red sentence and exit code 2 (no traceback)."""
+    """Turn GanzooError (and a host MemoryError) into one red sentence and exit code 2 (no traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except GanzooError as exc:
-            from rich.markup import escape
-
-            # escape: messages quote user text (keys, paths), and "[...]" in them is not rich markup
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            _say(str(exc))
             raise typer.Exit(code=exc.exit_code) from None
+        except MemoryError:
+            # Host memory, not a GPU's (the trainer answers CUDA OOM itself): one sentence, not a traceback.
+            name = fn.__name__.removesuffix("_cmd").replace("_", "-")
+            _say(f"Out of host memory in `ganzoo {name}` (a MemoryError); use smaller inputs (fewer or smaller images, a "
+                 "lower batch size or data.image_size) or free memory, then try again.")
+            raise typer.Exit(code=GanzooError.exit_code) from None
 
     return wrapper
+
+
+def _say(message: str) -> None:
+    from rich.markup import escape
+
+    from ganzoo.errors import tidy_message
+
+    # escape: messages quote user text (keys, paths), and "[...]" in them is not rich markup
+    err.print(f"[bold red]error:[/] {escape(tidy_message(message))}", highlight=False, soft_wrap=True)
 
 
 def registry():

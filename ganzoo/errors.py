@@ -11,10 +11,39 @@ import difflib
 from typing import Iterable
 
 
+#: A message longer than this is cut in the middle (its start says what is wrong, its end what to do).
+MAX_MESSAGE = 500
+
+
 class GanzooError(Exception):
-    """Base class for errors caused by user input (recipes, data, weights, names)."""
+    """Base class for errors caused by user input (recipes, data, weights, names).
+
+    The message is made one tidy sentence on the way in: C++ stack frames that a library error quoted in it
+    are dropped, line breaks become spaces, and a message over :data:`MAX_MESSAGE` characters keeps its start
+    and end with the number of characters cut in between.
+    """
 
     exit_code = 2
+
+    def __init__(self, *args):
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (tidy_message(args[0]),)
+        super().__init__(*args)
+
+
+def tidy_message(message: str) -> str:
+    """``message`` as one line: no C++ frames, no line breaks, at most :data:`MAX_MESSAGE` characters."""
+    import re
+
+    # PyTorch (TORCH_SHOW_CPP_STACKTRACES=1, or some c10 errors) appends "Exception raised from ... frame #0 ..."
+    # up to the end of its own message; a quoted one ends at the bracket or quote that closes it.
+    message = re.sub(r"\s*Exception raised from .*?(?=\)[;.,]|$)", "", message, flags=re.S)
+    message = re.sub(r"\s*(C\+\+ CapturedTraceback:|frame #\d+:).*?(?=\)[;.,]|$)", "", message, flags=re.S)
+    message = " ".join(message.split())
+    if len(message) > MAX_MESSAGE:
+        head, tail = message[: MAX_MESSAGE - 180], message[-130:]
+        message = f"{head} [... {len(message) - len(head) - len(tail):,} characters cut ...] {tail}"
+    return message
 
 
 class RecipeError(GanzooError):

@@ -229,7 +229,7 @@ def pull_repo(repo_id: str, revision: str | None = None, *, for_inference: bool 
 
     with hub_errors(repo_id, revision):
         try:
-            etag = min(10.0, hub_timeout())
+            etag = min(10.0, hub_timeout() / 3)  # so the client's own retries fit in the bound
             config_path = first_answer(lambda: hf_hub_download(repo_id, CONFIG_NAME, revision=revision, library_name="ganzoo",
                                                                etag_timeout=etag), repo_id, revision)
         except Exception as exc:
@@ -246,7 +246,9 @@ def pull_repo(repo_id: str, revision: str | None = None, *, for_inference: bool 
             raise
     try:
         read_config(Path(config_path).parent)
-    except CheckpointError:
+    except CheckpointError as exc:
+        if "ganzoo-model" not in str(exc):  # a ganzoo config.json that is damaged: say what is wrong with it
+            raise HubError(f"Hub repo {repo_id}{'@' + revision if revision else ''}: {exc}") from None
         raise HubError(f"Hub repo {repo_id} is not a ganzoo model (its config.json has no \"format\": \"ganzoo-model\"); "
                        "check the repo id.") from None
     ignore = None
@@ -257,7 +259,7 @@ def pull_repo(repo_id: str, revision: str | None = None, *, for_inference: bool 
     with hub_errors(repo_id, revision):
         with quiet_client():
             folder = snapshot_download(repo_id, revision=revision, library_name="ganzoo", ignore_patterns=ignore,
-                                       etag_timeout=min(10.0, hub_timeout()))
+                                       etag_timeout=min(10.0, hub_timeout() / 3))
     return Path(folder)
 
 

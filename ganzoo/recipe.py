@@ -207,11 +207,14 @@ class _BoundedLoader(yaml.SafeLoader):
 
 def _parse_yaml(text: str, where: str) -> Any:
     """``text`` as YAML data, bounded (see :data:`MAX_DEPTH`, :data:`MAX_NODES`); ``where`` names it in errors."""
+    loader = _BoundedLoader(text)  # a SafeLoader: plain data only
     try:
-        doc = yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+        doc = loader.get_single_data()
     except _TooDeep as exc:
         raise RecipeError(f"{where} line {exc.mark.line + 1}: nested more than {MAX_DEPTH} levels deep; "
                           "a recipe needs a few levels, so flatten it.") from None
+    finally:
+        loader.dispose()
     return _untangle(doc, where, _Budget())
 
 

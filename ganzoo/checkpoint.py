@@ -389,13 +389,13 @@ def resolve_model_folder(path: str | Path) -> Path:
 DISCRIMINATOR_PREFIX = "discriminator"
 
 
-def load_model(path: str | Path, *, device: str | torch.device = "cpu", with_discriminator: bool = True):
-    """Rebuild the model saved in ``path`` (model folder or run directory) with its weights."""
+def checked_model(folder: Path, config: dict[str, Any]):
+    """The (unbuilt) model that ``config`` (read from ``folder``) describes, once its model name, recipe, roles,
+    network kinds, domains and image size are found to fit each other; a CheckpointError naming the mismatch
+    otherwise. Nothing is allocated: the Hub pull calls it before downloading any weights."""
     from ganzoo.plugins import get_registry
     from ganzoo.recipe import recipe_from_dict
 
-    folder = resolve_model_folder(path)
-    config = read_config(folder)
     path = folder / CONFIG_NAME
     registry = get_registry()
     try:
@@ -418,6 +418,14 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu", with_dis
     problem = _consistency_problem(config, model_cls, model, registry)
     if problem:
         raise CheckpointError(f"{path}: {problem}; the model folder is damaged or was edited by hand.")
+    return model
+
+
+def load_model(path: str | Path, *, device: str | torch.device = "cpu", with_discriminator: bool = True):
+    """Rebuild the model saved in ``path`` (model folder or run directory) with its weights."""
+    folder = resolve_model_folder(path)
+    config = read_config(folder)
+    model = checked_model(folder, config)
     specs = {role: spec for role, spec in config["networks"].items()}
     missing = [role for role in specs if not (folder / f"{role}.safetensors").is_file()]
     if not with_discriminator or all(role.startswith(DISCRIMINATOR_PREFIX) for role in missing):

@@ -225,7 +225,7 @@ def pull_repo(repo_id: str, revision: str | None = None, *, for_inference: bool 
     """
     from huggingface_hub import hf_hub_download, snapshot_download
 
-    from ganzoo.checkpoint import CONFIG_NAME, read_config
+    from ganzoo.checkpoint import CONFIG_NAME, checked_model, read_config
 
     with hub_errors(repo_id, revision):
         try:
@@ -245,7 +245,8 @@ def pull_repo(repo_id: str, revision: str | None = None, *, for_inference: bool 
                                "check the repo id (ganzoo repos are written by `ganzoo push`).") from None
             raise
     try:
-        read_config(Path(config_path).parent)
+        # the whole config.json is checked (its roles, kinds, domains too) before any weights are downloaded
+        checked_model(Path(config_path).parent, read_config(Path(config_path).parent))
     except CheckpointError as exc:
         if "ganzoo-model" not in str(exc):  # a ganzoo config.json that is damaged: say what is wrong with it
             raise HubError(f"Hub repo {repo_id}{'@' + revision if revision else ''}: {exc}") from None

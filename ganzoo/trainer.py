@@ -255,10 +255,10 @@ class Trainer:
                 f"{self.recipe.source}: cannot resume {self.run_dir} with this recipe: it differs from the checkpoint's in "
                 f"{name_list(refused)} ({len(refused)} key(s)); resume with the run's own recipe.yaml (only train, eval, "
                 "optim and losses may change), or start a new run with --out.")
-        if changed and not self.quiet and distributed.env_info().is_main:
+        if changed and distributed.env_info().is_main:  # even with --quiet: the run goes on differently
             from ganzoo.errors import name_list
 
-            self.console.print(f"[yellow]note:[/] resuming with changed {name_list(changed)}.", highlight=False)
+            self.console.print(f"[yellow]note:[/] resuming with changed {name_list(changed)}.", highlight=False, soft_wrap=True)
 
     def _restore(self) -> None:
         """Put the newest checkpoint's weights, optimiser, schedule, scaler, RNG and model state into this run.
@@ -290,7 +290,8 @@ class Trainer:
             ckpt.atomic_write_text(self.dir.latest, json.dumps({"step": state["step"],
                                                                 "path": f"checkpoints/{folder.name}"}) + "\n")
             self.console.print(f"[yellow]warning:[/] {str(first_error).rstrip('.')}; resuming from {folder.name} instead "
-                               f"(set aside as {', '.join('damaged-' + b.name for b in damaged)}).", highlight=False)
+                               f"(set aside as {', '.join('damaged-' + b.name for b in damaged)}).", highlight=False,
+                               soft_wrap=True)
         for name, opt in self.optimizers.items():
             _load_optimizer_state(opt, state["optimizers"][name])
         for name, sched in self.schedulers.items():

@@ -24,8 +24,8 @@ from ganzoo.errors import RecipeError, did_you_mean
 SECTIONS = ("base", "model", "networks", "losses", "data", "optim", "train", "eval")
 # The image sizes a recipe (and a model folder's config.json) may name.
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 4096
-#: Seeds are what ``torch.manual_seed`` takes: 0 to 2^64-1 (run, translate, sample, eval).
-MAX_SEED = 2**64 - 1
+#: Seeds are what ``torch.manual_seed`` takes: -2^63 to 2^64-1 (run, translate, sample, eval).
+MIN_SEED, MAX_SEED = -(2**63), 2**64 - 1
 #: Bounds on a recipe document (each file of a ``base:`` chain, each ``--set`` value): nesting depth, values
 #: after YAML aliases are expanded, and file size. Real recipes nest 4 deep and hold a few hundred values.
 MAX_DEPTH, MAX_NODES, MAX_RECIPE_BYTES = 32, 100_000, 1_000_000
@@ -33,8 +33,9 @@ MAX_DEPTH, MAX_NODES, MAX_RECIPE_BYTES = 32, 100_000, 1_000_000
 
 def check_seed(seed: int, where: str = "--seed") -> int:
     """``seed`` if torch can take it, else a RecipeError naming ``where``."""
-    if not 0 <= seed <= MAX_SEED:
-        raise RecipeError(f"{where} {seed} is out of range; a seed is a whole number from 0 to 2^64-1 ({MAX_SEED}).")
+    if not MIN_SEED <= seed <= MAX_SEED:
+        raise RecipeError(f"{where} {seed} is out of range; a seed is a whole number from -2^63 to 2^64-1 (what "
+                          "torch.manual_seed takes).")
     return seed
 
 
@@ -101,7 +102,7 @@ class TrainConfig(StrictModel):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 autocast on CUDA GPUs with native bf16, fp32 elsewhere")
     device: str = "auto"
-    seed: int = Field(0, ge=0, le=MAX_SEED, description="0 to 2^64-1 (what torch.manual_seed takes)")
+    seed: int = Field(0, ge=MIN_SEED, le=MAX_SEED, description="-2^63 to 2^64-1 (what torch.manual_seed takes)")
     ema: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay; 0 disables EMA")
     checkpoint_every: int = Field(1000, ge=1)
     keep_checkpoints: int = Field(2, ge=1)

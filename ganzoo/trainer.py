@@ -636,6 +636,10 @@ def resume_differences(saved: dict, new: dict) -> tuple[list[str], list[str]]:
         if before.get(key, "<unset>") == after.get(key, "<unset>"):
             continue
         section = key.split(".")[0]
+        old, now = before.get(key), after.get(key)
+        if key == "data.hub" and isinstance(old, str) and isinstance(now, str) and old.partition("@")[0] == now.partition("@")[0]:
+            changed.append(key)  # the same Hub dataset pinned to a commit (what resuming a streamed run asks for)
+            continue
         if section in ("model", "networks") or (section == "data" and key.split(".")[1] not in RESUMABLE_DATA_KEYS):
             refused.append(key)
         else:

@@ -18,7 +18,7 @@ from tests.reliability.helpers import BAD_INPUT, assert_one_sentence, cli_error
 pytestmark = pytest.mark.reliability
 
 
-BAD_IDS = ["org/..", "org/tiny\n", "../org", "org/a--b", "org/.hidden", "org/" + "x" * 97, "org/ tiny", "org/tiny/extra"]
+BAD_IDS = ["org/..", "org/tiny\n", "org/a--b", "org/.hidden", "org/" + "x" * 97, "org/name-", "org/na\u00efve"]
 
 
 @BAD_INPUT
@@ -42,6 +42,8 @@ def test_valid_ids_pass_the_check():
     for repo_id in ("org/tiny", "Org-1/my_model.v2", "a/b", "org/" + "x" * 96):
         assert valid_repo_id(repo_id), repo_id
     assert split_hub_id("org/tiny@v1.0") == ("org/tiny", "v1.0")
+    for repo_id in ("../org", "org/ tiny", "org/tiny/extra", "org", "/tiny"):  # refused before this round too
+        assert not valid_repo_id(repo_id), repo_id
 
 
 class SilentServer:

@@ -73,7 +73,7 @@ def test_no_cpp_stack_frames_in_a_sentence(model, tmp_path):
     # TORCH_SHOW_CPP_STACKTRACES=1 (common while debugging) makes every PyTorch error carry its C++ frames.
     folder = Path(shutil.copytree(model, tmp_path / "model"))
     config = json.loads((folder / "config.json").read_text())
-    config["networks"]["discriminator"]["kwargs"]["dim_in"] = -8
+    config["networks"]["mapping_network"]["kwargs"]["latent_dim"] = -4  # nn.Linear's C++ check refuses it
     (folder / "config.json").write_text(json.dumps(config))
     save_png(tmp_path / "a.png", size=(16, 16))
     result = run_cli("translate", str(folder), "-i", str(tmp_path / "a.png"), "-t", "red", "-o", str(tmp_path / "out"),
@@ -83,7 +83,8 @@ def test_no_cpp_stack_frames_in_a_sentence(model, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[:3000]
     message = lines[0][len("error: "):]
     assert_one_sentence(message)
-    assert "networks.discriminator" in message and "Exception raised from" not in message and "frame #" not in message
+    assert "networks.mapping_network" in message and "negative dimension -4" in message, message
+    assert "Exception raised from" not in message and "frame #" not in message
     assert "CapturedTraceback" not in message and ".so" not in message, message
 
 

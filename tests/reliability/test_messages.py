@@ -93,5 +93,9 @@ def test_tidy_message_keeps_start_and_end():
 
     text = "start " + "y" * 5000 + " end; do this."
     message = str(GanzooError(text))
-    assert message.startswith("start ") and message.endswith(" end; do this.") and "characters cut" in message
+    assert message.startswith("start ") and message.endswith(" end; do this.") and "4,920 characters cut" in message
+    many = " ".join(["word"] * 1000) + " do this."
+    assert len(str(GanzooError(many))) < 1050 and str(GanzooError(many)).endswith("word do this.")
+    ordinary = "a sentence of ordinary words, " * 20 + "so it stays whole."  # 620 characters: kept as it is
+    assert str(GanzooError(ordinary)) == ordinary.strip()
     assert str(GanzooError("short\nand two lines.")) == "short and two lines."

@@ -221,6 +221,53 @@ def capture_rng() -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- loading
 
+#: Bounds on the JSON files we read back (config.json, latest.json, train_state/state.json): size and nesting.
+#: Ours nest 6 deep and a state.json of the largest official model is a few hundred KiB.
+MAX_JSON_BYTES, MAX_JSON_DEPTH = 64 * 2**20, 32
+
+
+def read_json(path: Path, what: str = "the folder") -> Any:
+    """``path`` parsed as JSON, bounded in size and depth; a CheckpointError naming ``path`` (and ``what`` holds
+    it: "the model folder") otherwise."""
+    from ganzoo.recipe import _path_kind
+
+    path = Path(path)
+    kind = _path_kind(path)
+    if kind == "missing":
+        raise CheckpointError(f"{path} does not exist; {what} is incomplete.")
+    if kind is not None:
+        raise CheckpointError(f"{path} is {kind}, not a regular file; {what} is damaged.")
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise CheckpointError(f"{path} is {size:,} bytes, more than the {MAX_JSON_BYTES:,} such a file may have; "
+                              f"{what} is damaged or not ours.")
+    too_deep = False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        data, too_deep = None, True
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc}); {what} is damaged.") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read ({exc.strerror or exc}); check its permissions.") from None
+    if too_deep or _json_depth(data) > MAX_JSON_DEPTH:
+        raise CheckpointError(f"{path} is nested more than {MAX_JSON_DEPTH} levels deep; {what} is damaged or not ours.")
+    return data
+
+
+def _json_depth(data: Any) -> int:
+    """How deep ``data`` nests (iteratively: no recursion to exhaust)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                return depth
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
 
 def read_config(folder: Path) -> dict[str, Any]:
     folder = Path(folder)
@@ -229,10 +276,7 @@ def read_config(folder: Path) -> dict[str, Any]:
         raise CheckpointError(f"Model folder {folder} does not exist; pass a run directory, a model folder or a Hub id.")
     if not path.is_file():
         raise CheckpointError(f"{folder} has no {CONFIG_NAME}, so it is not a ganzoo model folder; point at a run directory or a model folder.")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc}); the model folder is damaged.") from None
+    config = read_json(path, "the model folder")
     if not isinstance(config, dict) or config.get("format") != "ganzoo-model":
         raise CheckpointError(f"{path} is not a ganzoo model config (no \"format\": \"ganzoo-model\"); it may belong to another library.")
     for key in ("model", "networks", "domains", "image_size"):
@@ -265,6 +309,71 @@ def _config_problem(config: dict[str, Any]) -> str | None:
     for role, spec in networks.items():
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not isinstance(spec.get("kwargs"), dict):
             return f"\"networks.{role}\" must be {{\"name\": ..., \"kwargs\": {{...}}}}"
+    recipe = config.get("recipe")
+    if recipe is not None and not isinstance(recipe, dict):
+        return f"\"recipe\" must be a recipe document (a mapping), not {type(recipe).__name__}"
+    if isinstance(recipe, dict) and "model" in recipe and recipe["model"] != config["model"]:
+        return f"\"model\" is {config['model']!r} but its \"recipe\" trains {recipe['model']!r}"
+    for key in ("ema", "frozen"):
+        roles = config.get(key, [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            return f"\"{key}\" must be a list of network roles"
+    unknown = [r for r in config.get("ema", []) if r not in networks]
+    if unknown:
+        return f"\"ema\" names {unknown[0]!r}, which \"networks\" does not describe"
+    return None
+
+
+def _consistency_problem(config: dict[str, Any], model_cls, model, registry) -> str | None:
+    """How config.json's roles, network kinds, domains and image size disagree with its model; None if they fit."""
+    from ganzoo.errors import name_list
+
+    roles = model_cls.network_roles
+    frozen = set(getattr(model, "frozen_nets", {}) or {}) | set(config.get("frozen", []))
+    for role, spec in config["networks"].items():
+        if role not in roles:
+            if role in frozen:
+                continue
+            close = _close(role, list(roles))
+            return (f"\"networks\" has the role {role!r}{f' (did you mean {close!r})' if close else ''}, which a "
+                    f"{config['model']} model does not have; its roles are {name_list(roles)}")
+        kind = _network_kind(registry, spec["name"])
+        if kind is None:
+            known = registry.names("generators") + registry.names("discriminators")
+            return (f"\"networks.{role}.name\" is {spec['name']!r}, which no installed plugin registers"
+                    f"{' (did you mean ' + repr(m) + ')' if (m := _close(spec['name'], known)) else ''}")
+        want = _network_kind(registry, roles[role])
+        if want is not None and kind != want:
+            return (f"\"networks.{role}\" is {spec['name']!r}, one of the {kind}, but the {role} of a {config['model']} "
+                    f"model is one of the {want} (default {roles[role]!r})")
+        derived = model.derived_kwargs(role)
+        for key, value in derived.items():
+            if key in spec["kwargs"] and spec["kwargs"][key] != value:
+                return (f"\"networks.{role}.kwargs.{key}\" is {spec['kwargs'][key]!r} but the folder's "
+                        f"{len(config['domains'])} domain(s) ({name_list(config['domains'])}) and image_size "
+                        f"{config['image_size']} give {value!r}")
+    if getattr(model, "image_size", config["image_size"]) != config["image_size"]:
+        return f"\"image_size\" is {config['image_size']} but its \"recipe\" has data.image_size {model.image_size}"
+    label_kind = config.get("label_kind")
+    if label_kind is not None and label_kind != model.label_kind:
+        return f"\"label_kind\" is {label_kind!r} but a {config['model']} model with this recipe has {model.label_kind!r} labels"
+    return None
+
+
+def _close(name: str, choices: list[str]) -> str | None:
+    import difflib
+
+    matches = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _network_kind(registry, name: str) -> str | None:
+    for kind in ("generators", "discriminators"):
+        try:
+            registry.get(kind, name)
+            return kind
+        except Exception:  # noqa: BLE001 - not in this table
+            continue
     return None
 
 
@@ -294,8 +403,8 @@ def resolve_model_folder(path: str | Path) -> Path:
     latest = path / "latest.json"
     if latest.is_file():
         try:
-            target = path / json.loads(latest.read_text())["path"]
-        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
+            target = path / read_json(latest, "the run directory")["path"]
+        except (CheckpointError, KeyError, TypeError):
             target = None
         if target is not None and not inside(target, path / "checkpoints"):
             raise CheckpointError(f"{latest} points outside {path / 'checkpoints'}; a run directory's latest.json names one "
@@ -315,16 +424,43 @@ def resolve_model_folder(path: str | Path) -> Path:
 DISCRIMINATOR_PREFIX = "discriminator"
 
 
-def load_model(path: str | Path, *, device: str | torch.device = "cpu", with_discriminator: bool = True):
-    """Rebuild the model saved in ``path`` (model folder or run directory) with its weights."""
+def checked_model(folder: Path, config: dict[str, Any]):
+    """The (unbuilt) model that ``config`` (read from ``folder``) describes, once its model name, recipe, roles,
+    network kinds, domains and image size are found to fit each other; a CheckpointError naming the mismatch
+    otherwise. Nothing is allocated: the Hub pull calls it before downloading any weights."""
     from ganzoo.plugins import get_registry
     from ganzoo.recipe import recipe_from_dict
 
+    path = folder / CONFIG_NAME
+    registry = get_registry()
+    try:
+        model_cls = registry.get("models", config["model"])
+    except Exception:  # noqa: BLE001 - an unknown name: say which plugin the folder wants
+        close = _close(config["model"], registry.names("models"))
+        raise CheckpointError(
+            f"{path} names the model {config['model']!r}{f' (did you mean {close!r})' if close else ''}, which no installed "
+            f"plugin registers; install the plugin {config.get('plugin', 'that provides it')!s} or check the folder.") from None
+    try:
+        recipe = recipe_from_dict(config.get("recipe") or {"model": config["model"]}, source=str(path), check_data=False)
+    except RecipeError as exc:  # the recipe stored in config.json, which the message names
+        raise CheckpointError(str(exc)) from None
+    try:
+        model = model_cls(recipe, config["domains"])
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        raise CheckpointError(f"{path}: a {config['model']} model cannot be set up with the domains "
+                              f"{config['domains'][:8]} ({type(exc).__name__}: {exc}); the model folder is damaged or was "
+                              "edited by hand.") from None
+    problem = _consistency_problem(config, model_cls, model, registry)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}; the model folder is damaged or was edited by hand.")
+    return model
+
+
+def load_model(path: str | Path, *, device: str | torch.device = "cpu", with_discriminator: bool = True):
+    """Rebuild the model saved in ``path`` (model folder or run directory) with its weights."""
     folder = resolve_model_folder(path)
     config = read_config(folder)
-    model_cls = get_registry().get("models", config["model"])
-    recipe = recipe_from_dict(config.get("recipe") or {"model": config["model"]}, source=str(folder / CONFIG_NAME), check_data=False)
-    model = model_cls(recipe, config["domains"])
+    model = checked_model(folder, config)
     specs = {role: spec for role, spec in config["networks"].items()}
     missing = [role for role in specs if not (folder / f"{role}.safetensors").is_file()]
     if not with_discriminator or all(role.startswith(DISCRIMINATOR_PREFIX) for role in missing):
@@ -440,8 +576,16 @@ def read_train_state(folder: Path) -> dict[str, Any]:
     folder = Path(folder) / "train_state"
     if not (folder / "state.json").is_file():
         raise CheckpointError(f"{folder.parent} has no train_state/ to resume from; it is a weights-only model folder.")
-    meta = json.loads((folder / "state.json").read_text())
-    tensors = load_tensors(folder / "optimizers.safetensors")
+    state_path = folder / "state.json"
+    meta = read_json(state_path, "the checkpoint's training state")
+    try:
+        return _train_state(meta, load_tensors(folder / "optimizers.safetensors"))
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise CheckpointError(f"{state_path} does not hold a training state ({type(exc).__name__}: {exc}); the checkpoint "
+                              "is damaged.") from None
+
+
+def _train_state(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
     optimizers = {}
     for name, info in meta["optimizers"].items():
         state: dict[int, dict[str, Any]] = {}

@@ -16,7 +16,7 @@ from ganzoo.commands.eval_options import (DATA_HELP, DeviceOption, FeatureNetOpt
                                          metric_names)
 from ganzoo.console import err, friendly, out
 from ganzoo.console import registry as _registry
-from ganzoo.errors import GanzooError
+from ganzoo.errors import GanzooError, name_list
 
 app = typer.Typer(
     name="ganzoo",
@@ -25,6 +25,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _global_options(verbose: bool = typer.Option(False, "--verbose", help="also show what libraries log, e.g. the Hub "
+                                                 "client's retries and timeouts (quiet by default)")):
+    from ganzoo import console
+
+    console.VERBOSE = verbose
+
+
 config_app = typer.Typer(help="Inspect recipes.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
@@ -231,6 +241,9 @@ def translate(
 ):
     """Translate images, or a video (--input clip.mp4 --out out.mp4), into a target domain; each output keeps its
     source file name and its sub-folder under --input."""
+    from ganzoo.recipe import check_seed
+
+    check_seed(seed)
     import torch
 
     from ganzoo.data.images import list_images, read_image, resize, to_tensor
@@ -262,9 +275,9 @@ def translate(
             raise GanzooError(f"Model {net.name} has no attribute labels; choose a domain with --target instead of --attrs.")
     elif target is None:
         hint = " or attributes with --attrs (e.g. --attrs Blond_Hair,Male=0)" if getattr(net, "label_kind", "") in ATTRIBUTE_KINDS else ""
-        raise GanzooError(f"Name a target domain with --target ({', '.join(domains)}){hint}.")
+        raise GanzooError(f"Name a target domain with --target ({name_list(domains)}){hint}.")
     elif target not in domains:
-        raise GanzooError(f'Target domain "{target}" is not one of this model\'s domains ({", ".join(domains)}).{did_you_mean(target, domains)}')
+        raise GanzooError(f'Target domain "{target}" is not one of this model\'s domains ({name_list(domains)}).{did_you_mean(target, domains)}')
     plan = size_plan(net, keep_size=keep_size, tile=tile, overlap=tile_overlap)
     if plan.note(net.name):
         err.print(plan.note(net.name), highlight=False)
@@ -360,6 +373,9 @@ def sample(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
 ):
     """Draw labelled sample sheets (grids, and style animations for StarGAN v2) with a layout JSON each."""
+    from ganzoo.recipe import check_seed
+
+    check_seed(seed)
     from ganzoo import load
     from ganzoo.output_paths import check_output_folder, refuse_out_inside_input, unique_names, writing
     from ganzoo.sheets import REFERENCE_KINDS, SheetInputs, read_references, read_sources, write_sheets

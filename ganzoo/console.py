@@ -15,35 +15,46 @@ from ganzoo.errors import GanzooError
 
 err = Console(stderr=True)
 out = Console()
+#: ``ganzoo --verbose``: show what libraries log (the Hub client's retries and warnings); set per command.
+VERBOSE = False
 
 
 def friendly(fn):
-    """Turn GanzooError into one red sentence and exit code 2 (no traceback)."""
+    """Turn GanzooError (and a host MemoryError) into one red sentence and exit code 2 (no traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except GanzooError as exc:
-            say(exc)
+            _say(str(exc))
             raise typer.Exit(code=exc.exit_code) from None
+        except MemoryError:
+            # Host memory, not a GPU's (the trainer answers CUDA OOM itself): one sentence, not a traceback.
+            name = fn.__name__.removesuffix("_cmd").replace("_", "-")
+            _say(f"Out of host memory in `ganzoo {name}` (a MemoryError); use smaller inputs (fewer or smaller images, a "
+                 "lower batch size or data.image_size) or free memory, then try again.")
+            raise typer.Exit(code=GanzooError.exit_code) from None
         except OSError as exc:
             # An I/O error no command turned into a sentence of its own (a read-only or full disk, a path under a
             # file): still one sentence naming the path, never a traceback.
             from ganzoo.output_paths import reason
 
             where = f" {exc.filename}" if exc.filename else ""
-            say(GanzooError(f"Cannot read or write{where} ({reason(exc)}); check the path, the free space and the "
-                            "permissions, or choose another path."))
+            _say(f"Cannot read or write{where} ({reason(exc)}); check the path, the free space and the permissions, or "
+                 "choose another path.")
             raise typer.Exit(code=GanzooError.exit_code) from None
 
-    def say(exc: Exception) -> None:
-        from rich.markup import escape
-
-        # escape: messages quote user text (keys, paths), and "[...]" in them is not rich markup
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-
     return wrapper
+
+
+def _say(message: str) -> None:
+    from rich.markup import escape
+
+    from ganzoo.errors import tidy_message
+
+    # escape: messages quote user text (keys, paths), and "[...]" in them is not rich markup
+    err.print(f"[bold red]error:[/] {escape(tidy_message(message))}", highlight=False, soft_wrap=True)
 
 
 def registry():

@@ -34,7 +34,12 @@ SOURCE_NAME = "source.json"  # where a converted zoo model came from (URL, sha25
 # Files a model folder never sends or needs for inference.
 TRAIN_STATE_PATTERNS = ["train_state/*"]
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+", re.ASCII)  # used with fullmatch: no newline slips through "$"
+#: The Hub's own rules for each half of org/name: no ".." or "--", no "." or "-" first or last, at most 96 characters.
+_HUB_PART = re.compile(r"(?!.*(\.\.|--))[A-Za-z0-9_](?:[\w.-]{0,94}[A-Za-z0-9_])?", re.ASCII)
+#: Seconds a Hub server may take to give its first answer (config.json, or the repo on upload) before ganzoo gives
+#: up with one sentence; the environment variable GANZOO_HUB_TIMEOUT overrides it.
+HUB_TIMEOUT = 30.0
 
 
 class HubError(GanzooError):
@@ -53,14 +58,92 @@ def split_hub_id(text: str, revision: str | None = None) -> tuple[str, str | Non
         if revision is not None and revision != rev:
             raise HubError(f'"{text}" names revision {rev} but revision={revision} was also given; give one of them.')
         revision = rev
-    if not _HUB_ID.match(repo_id):
-        raise HubError(f'"{repo_id}" is not a Hub repo id; write it as org/name (or org/name@revision).')
+    if not valid_repo_id(repo_id):
+        shown = repr(repo_id) if len(repo_id) <= 100 else f"{repo_id[:100]!r}... ({len(repo_id):,} characters)"
+        raise HubError(f"{shown} is not a Hub repo id; write it as org/name (or org/name@revision), each part letters, "
+                       "digits, '-', '_' or '.', without '..' or '--', and at most 96 characters.")
+    if revision is not None and (not revision.strip() or any(ch.isspace() or ord(ch) < 32 for ch in revision)):
+        raise HubError(f"The revision {revision[:100]!r} of {repo_id} is not a branch, tag or commit name (it holds "
+                       "spaces or control characters); check it.")
     return repo_id, revision
+
+
+def valid_repo_id(repo_id: str) -> bool:
+    """``org/name`` as the Hub accepts it, checked here before the client sees it (``org/..``, a newline: no)."""
+    if not _HUB_ID.fullmatch(repo_id):
+        return False
+    return all(_HUB_PART.fullmatch(part) for part in repo_id.split("/"))
 
 
 def is_hub_id(text: str) -> bool:
     """``org/name[@rev]`` that is not an existing local path."""
-    return not Path(text).exists() and bool(_HUB_ID.match(text.partition("@")[0]))
+    return not Path(text).exists() and valid_repo_id(text.partition("@")[0])
+
+
+def hub_timeout() -> float:
+    """:data:`HUB_TIMEOUT`, or the seconds in GANZOO_HUB_TIMEOUT."""
+    raw = os.environ.get("GANZOO_HUB_TIMEOUT")
+    if raw is None:
+        return HUB_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:
+        raise HubError(f"GANZOO_HUB_TIMEOUT={raw[:40]!r} is not a number of seconds from 0 to 86400; fix or unset it.")
+    return value
+
+
+def first_answer(call, repo_id: str, revision: str | None, *, what: str = "download"):
+    """``call()`` (a Hub request), given up on after :func:`hub_timeout` seconds without an answer.
+
+    A server that accepts the connection and never answers would otherwise keep the client in timeouts and
+    retries for minutes; the call runs in a daemon thread, so a process that gives up does not wait for it.
+    Retry warnings from the client stay quiet unless ``ganzoo --verbose``.
+    """
+    import threading
+
+    from huggingface_hub import constants
+
+    timeout = hub_timeout()
+    outcome: dict[str, Any] = {}
+
+    def target():
+        try:
+            with quiet_client():
+                outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="ganzoo-hub", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        at = f"@{revision}" if revision else ""
+        raise HubError(f"The Hub at {constants.ENDPOINT} did not answer the {what} of {repo_id}{at} within {timeout:g} s; "
+                       "check the network (or HF_ENDPOINT), or raise GANZOO_HUB_TIMEOUT for a slow connection.")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+@contextlib.contextmanager
+def quiet_client() -> Iterator[None]:
+    """huggingface_hub's warnings (retries, timeouts) stay out of the terminal unless ``ganzoo --verbose``."""
+    import logging
+
+    from ganzoo import console
+
+    logger = logging.getLogger("huggingface_hub")
+    if console.VERBOSE:
+        yield
+        return
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def resolve(name: str, *, revision: str | None = None, for_inference: bool = False) -> Path:
@@ -128,7 +211,7 @@ def _repo_exists(repo_id: str, revision: str = "main") -> bool:
     from huggingface_hub import HfApi
 
     try:
-        HfApi().model_info(repo_id, revision=revision)  # olah serves model_info only with a revision
+        first_answer(lambda: HfApi().model_info(repo_id, revision=revision), repo_id, revision)  # olah: only with a revision
         return True
     except Exception:
         return False
@@ -142,11 +225,13 @@ def pull_repo(repo_id: str, revision: str | None = None, *, for_inference: bool 
     """
     from huggingface_hub import hf_hub_download, snapshot_download
 
-    from ganzoo.checkpoint import CONFIG_NAME, read_config
+    from ganzoo.checkpoint import CONFIG_NAME, checked_model, read_config
 
     with hub_errors(repo_id, revision):
         try:
-            config_path = hf_hub_download(repo_id, CONFIG_NAME, revision=revision, library_name="ganzoo")
+            etag = min(10.0, hub_timeout() / 3)  # so the client's own retries fit in the bound
+            config_path = first_answer(lambda: hf_hub_download(repo_id, CONFIG_NAME, revision=revision, library_name="ganzoo",
+                                                               etag_timeout=etag), repo_id, revision)
         except Exception as exc:
             from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, LocalEntryNotFoundError,
                                                 RepositoryNotFoundError)
@@ -160,8 +245,11 @@ def pull_repo(repo_id: str, revision: str | None = None, *, for_inference: bool 
                                "check the repo id (ganzoo repos are written by `ganzoo push`).") from None
             raise
     try:
-        read_config(Path(config_path).parent)
-    except CheckpointError:
+        # the whole config.json is checked (its roles, kinds, domains too) before any weights are downloaded
+        checked_model(Path(config_path).parent, read_config(Path(config_path).parent))
+    except CheckpointError as exc:
+        if "ganzoo-model" not in str(exc):  # a ganzoo config.json that is damaged: say what is wrong with it
+            raise HubError(f"Hub repo {repo_id}{'@' + revision if revision else ''}: {exc}") from None
         raise HubError(f"Hub repo {repo_id} is not a ganzoo model (its config.json has no \"format\": \"ganzoo-model\"); "
                        "check the repo id.") from None
     ignore = None
@@ -170,7 +258,9 @@ def pull_repo(repo_id: str, revision: str | None = None, *, for_inference: bool 
 
         ignore = TRAIN_STATE_PATTERNS + [f"{DISCRIMINATOR_PREFIX}*.safetensors"]
     with hub_errors(repo_id, revision):
-        folder = snapshot_download(repo_id, revision=revision, library_name="ganzoo", ignore_patterns=ignore)
+        with quiet_client():
+            folder = snapshot_download(repo_id, revision=revision, library_name="ganzoo", ignore_patterns=ignore,
+                                       etag_timeout=min(10.0, hub_timeout() / 3))
     return Path(folder)
 
 
@@ -313,7 +403,7 @@ def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision
 
             (staging / RECIPE_NAME).write_text(yaml.safe_dump(config["recipe"], sort_keys=False), encoding="utf-8")
         with hub_errors(repo_id, revision, what="upload"):
-            api.create_repo(repo_id, private=private, exist_ok=True)
+            first_answer(lambda: api.create_repo(repo_id, private=private, exist_ok=True), repo_id, revision, what="upload")
             if revision not in (None, "main"):
                 api.create_branch(repo_id, branch=revision, exist_ok=True)
             info = api.upload_folder(repo_id=repo_id, folder_path=staging, revision=revision,

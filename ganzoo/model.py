@@ -32,6 +32,8 @@ from ganzoo.errors import RecipeError
 #: Parameters plus buffers one network may have (4 GiB in fp32, over 30 times the largest official network):
 #: more means a mistyped width, or a config.json made to exhaust memory.
 MAX_NETWORK_VALUES = 2**30
+#: All networks of one model together, EMA copies included (8 GiB in fp32).
+MAX_MODEL_VALUES = 2**31
 
 #: what a family declares about itself as class arguments of its :class:`GANModel` subclass
 FAMILY_FIELDS = ("paper", "citation", "license", "pairwise", "paired", "recipes", "tiny")
@@ -174,9 +176,21 @@ class GANModel:
             registry = get_registry()
         self.network_specs = specs or {role: self.network_spec(role) for role in self.network_roles}
         self.nets = {}
+        classes = {role: _network_class(registry, spec["name"], f"networks.{role}.name")
+                   for role, spec in self.network_specs.items()}
+        sizes = {role: _check_network_size(classes[role], spec, role, self.recipe.source)
+                 for role, spec in self.network_specs.items()}
+        # All networks together, EMA copies counted again: many networks each under the limit still add up.
+        total = sum(sizes.values()) + sum(sizes.get(role, 0) for role in self.ema_roles)
+        if total > MAX_MODEL_VALUES:
+            from ganzoo.errors import name_list
+
+            raise RecipeError(
+                f"{self.recipe.source}: the {len(sizes)} networks would hold {total:,} values together (EMA copies "
+                f"included: {name_list(f'{r} {n:,}' for r, n in sizes.items())}), more than the {MAX_MODEL_VALUES:,} "
+                "one model may have; check their widths and data.image_size.")
         for role, spec in self.network_specs.items():
-            net_cls = _network_class(registry, spec["name"], f"networks.{role}.name")
-            _check_network_size(net_cls, spec, role, self.recipe.source)
+            net_cls = classes[role]
             try:
                 self.nets[role] = net_cls(**spec["kwargs"])
             except (ValueError, TypeError, RuntimeError) as exc:
@@ -396,7 +410,7 @@ def per_image(net: nn.Module) -> bool:
     return True
 
 
-def _check_network_size(net_cls, spec: dict[str, Any], role: str, source: str) -> None:
+def _check_network_size(net_cls, spec: dict[str, Any], role: str, source: str) -> int:
     """Refuse a network whose arguments would allocate absurd amounts of memory, before allocating any.
 
     The network is first built on PyTorch's "meta" device, which records shapes and stores nothing.
@@ -407,13 +421,14 @@ def _check_network_size(net_cls, spec: dict[str, Any], role: str, source: str) -
         with torch.device("meta"):
             shadow = net_cls(**spec["kwargs"])
     except Exception:  # noqa: BLE001 - bad arguments fail again, with their message, in the real build
-        return
+        return 0
     values = sum(t.numel() for t in itertools.chain(shadow.parameters(), shadow.buffers()))
     if values > MAX_NETWORK_VALUES:
         raise RecipeError(
             f"{source}: networks.{role}: {spec['name']} with {spec['kwargs']} would hold {values:,} values, more than the "
             f"{MAX_NETWORK_VALUES:,} one network may have; check its widths and data.image_size."
         )
+    return values
 
 
 def _network_class(registry, name: str, where: str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,19 @@ from ganzoo.errors import RecipeError, did_you_mean
 SECTIONS = ("base", "model", "networks", "losses", "data", "optim", "train", "eval")
 # The image sizes a recipe (and a model folder's config.json) may name.
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 4096
+#: Seeds are what ``torch.manual_seed`` takes: -2^63 to 2^64-1 (run, translate, sample, eval).
+MIN_SEED, MAX_SEED = -(2**63), 2**64 - 1
+#: Bounds on a recipe document (each file of a ``base:`` chain, each ``--set`` value): nesting depth, values
+#: after YAML aliases are expanded, and file size. Real recipes nest 4 deep and hold a few hundred values.
+MAX_DEPTH, MAX_NODES, MAX_RECIPE_BYTES = 32, 100_000, 1_000_000
+
+
+def check_seed(seed: int, where: str = "--seed") -> int:
+    """``seed`` if torch can take it, else a RecipeError naming ``where``."""
+    if not MIN_SEED <= seed <= MAX_SEED:
+        raise RecipeError(f"{where} {seed} is out of range; a seed is a whole number from -2^63 to 2^64-1 (what "
+                          "torch.manual_seed takes).")
+    return seed
 
 
 class StrictModel(BaseModel):
@@ -66,6 +80,20 @@ class OptimConfig(StrictModel):
     schedule: Literal["constant", "linear"] = "constant"
     decay_start: int = Field(0, ge=0, description="step at which linear decay to zero begins")
 
+    @model_validator(mode="after")
+    def _values_adam_takes(self):
+        # An after-validator, so a family's subclass that redeclares betas or weight_decay is checked too.
+        for name, value in self:
+            if name.endswith("betas"):
+                values = list(value) if isinstance(value, (tuple, list)) else [value]
+                for i, beta in enumerate(values):
+                    if not (isinstance(beta, (int, float)) and 0.0 <= beta < 1.0):
+                        raise ValueError(f"{name}[{i}] is {beta!r}; Adam's betas must each be at least 0 and below 1")
+            elif name.endswith("weight_decay") or name == "lr" or name.endswith("_lr"):
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ValueError(f"{name} is {value!r}; it must be a finite number")
+        return self
+
 
 class TrainConfig(StrictModel):
     """``train:`` — the trainer's settings."""
@@ -74,7 +102,7 @@ class TrainConfig(StrictModel):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 autocast on CUDA GPUs with native bf16, fp32 elsewhere")
     device: str = "auto"
-    seed: int = 0
+    seed: int = Field(0, ge=MIN_SEED, le=MAX_SEED, description="-2^63 to 2^64-1 (what torch.manual_seed takes)")
     ema: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay; 0 disables EMA")
     checkpoint_every: int = Field(1000, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
@@ -158,12 +186,72 @@ class Recipe(StrictModel):
 # --------------------------------------------------------------------------- loading
 
 
+class _TooDeep(Exception):
+    def __init__(self, mark):
+        super().__init__(mark)
+        self.mark = mark
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing documents nested deeper than :data:`MAX_DEPTH` (it composes recursively, so
+    a few thousand brackets would end in a RecursionError)."""
+
+    def compose_node(self, parent, index):
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeep(self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    """``text`` as YAML data, bounded (see :data:`MAX_DEPTH`, :data:`MAX_NODES`); ``where`` names it in errors."""
+    loader = _BoundedLoader(text)  # a SafeLoader: plain data only
+    try:
+        doc = loader.get_single_data()
+    except _TooDeep as exc:
+        raise RecipeError(f"{where} line {exc.mark.line + 1}: nested more than {MAX_DEPTH} levels deep; "
+                          "a recipe needs a few levels, so flatten it.") from None
+    finally:
+        loader.dispose()
+    return _untangle(doc, where, _Budget())
+
+
+def _path_kind(path: Path) -> str | None:
+    """What ``path`` is when it is not a regular file ("a directory", "a FIFO", ...); None for a regular file."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
 def _read_yaml(path: Path, referenced_from: str | None = None) -> dict[str, Any]:
     where = f" (named by base: in {referenced_from})" if referenced_from else ""
-    if not path.is_file():
+    kind = _path_kind(path)
+    if kind == "missing":
         raise RecipeError(f"Recipe file {path} does not exist{where}; check the path.")
+    if kind is not None:
+        # Never opened: a FIFO would block and /dev/zero never ends.
+        raise RecipeError(f"Recipe file {path}{where} is {kind}, not a regular file; point at a YAML file.")
+    size = path.stat().st_size
+    if size > MAX_RECIPE_BYTES:
+        raise RecipeError(f"Recipe file {path}{where} is {size:,} bytes, more than the {MAX_RECIPE_BYTES:,} a recipe may "
+                          "have; point at a recipe, not a data file.")
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = _parse_yaml(path.read_text(encoding="utf-8"), str(path))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         pos = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -174,7 +262,7 @@ def _read_yaml(path: Path, referenced_from: str | None = None) -> dict[str, Any]
         doc = {}
     if not isinstance(doc, dict):
         raise RecipeError(f"{path}: a recipe must be a mapping of sections (model, data, train, ...), not a {type(doc).__name__}.")
-    return _untangle(doc, path)
+    return doc
 
 
 def _one_line(text: Any) -> str:
@@ -182,20 +270,36 @@ def _one_line(text: Any) -> str:
     return " ".join(str(text).split())
 
 
-def _untangle(node: Any, path: Path, parents: tuple[int, ...] = ()) -> Any:
-    """A tree copy of a YAML document: every mapping and list its own object.
+class _Budget:
+    """How many values :func:`_untangle` may still copy: YAML aliases can make a few lines stand for billions."""
+
+    def __init__(self, nodes: int = MAX_NODES):
+        self.left = nodes
+
+
+def _untangle(node: Any, where: Any, budget: _Budget | None = None, parents: tuple[int, ...] = ()) -> Any:
+    """A tree copy of a YAML document: every mapping and list its own object, at most :data:`MAX_DEPTH` deep and
+    :data:`MAX_NODES` values in all once aliases are expanded.
 
     YAML anchors (``b: *a``) load as one shared object, so ``--set a.x=1`` would silently change ``b`` too;
     an alias inside its own anchor loads as a structure that contains itself, which nothing could validate.
     """
+    budget = budget or _Budget()
+    budget.left -= 1
+    if budget.left < 0:
+        raise RecipeError(f"{where}: holds more than {MAX_NODES:,} values once its YAML aliases are expanded "
+                          "(an alias bomb?); write the values out, or use fewer aliases.")
     if not isinstance(node, (dict, list)):
         return node
     if id(node) in parents:
-        raise RecipeError(f"{path}: a YAML alias refers to a mapping or list that contains it; expand it by hand.")
+        raise RecipeError(f"{where}: a YAML alias refers to a mapping or list that contains it; expand it by hand.")
+    if len(parents) >= MAX_DEPTH:
+        raise RecipeError(f"{where}: nested more than {MAX_DEPTH} levels deep once its YAML aliases are expanded; "
+                          "a recipe needs a few levels, so flatten it.")
     parents = (*parents, id(node))
     if isinstance(node, dict):
-        return {key: _untangle(value, path, parents) for key, value in node.items()}
-    return [_untangle(value, path, parents) for value in node]
+        return {key: _untangle(value, where, budget, parents) for key, value in node.items()}
+    return [_untangle(value, where, budget, parents) for value in node]
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -230,11 +334,17 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise RecipeError(f'--set "{text}" is not of the form dotted.key=value (e.g. --set train.steps=200).')
+    if key.count(".") >= MAX_DEPTH:
+        raise RecipeError(f"--set {_shorten(text)}: the key is more than {MAX_DEPTH} levels deep; no recipe key is.")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = _parse_yaml(raw, f"--set {_shorten(key)}") if raw.strip() else None
     except yaml.YAMLError:
         value = raw
     return key.split("."), value
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def apply_overrides(doc: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -347,6 +457,8 @@ def _describe(error: dict[str, Any], prefix: str, schema: type[BaseModel]) -> st
     if kind == "missing":
         return f"{dotted}: required key is missing; add it"
     value = error.get("input")
+    if kind == "value_error" and isinstance(value, (dict, list)):  # a section's own check: its message names the key
+        return f"{dotted}: {error['msg'].removeprefix('Value error, ').rstrip('.')}; fix the value"
     shown = repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 60 else type(value).__name__
     return f"{dotted}: {error['msg'].rstrip('.')} (got {shown}); fix the value"
 

@@ -11,8 +11,10 @@ checkpoints, resume, samples, logs and progress. Its pieces live beside it:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import random
 import signal
 import time
@@ -28,7 +30,7 @@ from torch import nn
 from ganzoo import checkpoint as ckpt
 from ganzoo import distributed
 from ganzoo.data_stream import build_dataset, step_batches
-from ganzoo.errors import DataError, GanzooError, RecipeError, SplitMissing, TrainingError
+from ganzoo.errors import CheckpointError, DataError, GanzooError, RecipeError, SplitMissing, TrainingError
 from ganzoo.loggers import LoggerSet
 from ganzoo.loggers import resolve as resolve_loggers
 from ganzoo.model import GANModel
@@ -239,11 +241,62 @@ class Trainer:
         except torch.OutOfMemoryError:
             raise self._out_of_memory("in a trial step on 2 images before training; nothing was written") from None
 
+    def _check_resume_recipe(self) -> None:
+        """Refuse to resume with a recipe whose model, networks or data differ from the checkpoint's (the weights
+        and optimiser state would not fit, or the data stream would change); other sections may change (more
+        steps, a new log interval) and are named in a note."""
+        try:
+            folder = ckpt.resolve_model_folder(self.run_dir)
+            saved = ckpt.read_config(folder).get("recipe")
+        except GanzooError:
+            return  # no checkpoint yet (the run starts over) or a damaged one (_restore says which)
+        if not isinstance(saved, dict):
+            return
+        refused, changed = resume_differences(saved, self.recipe.to_dict())
+        if refused:
+            from ganzoo.errors import name_list
+
+            raise RecipeError(
+                f"{self.recipe.source}: cannot resume {self.run_dir} with this recipe: it differs from the checkpoint's in "
+                f"{name_list(refused)} ({len(refused)} key(s)); resume with the run's own recipe.yaml (only train, eval, "
+                "optim and losses may change), or start a new run with --out.")
+        if changed and distributed.env_info().is_main:  # even with --quiet: the run goes on differently
+            from ganzoo.errors import name_list
+
+            self.console.print(f"[yellow]note:[/] resuming with changed {name_list(changed)}.", highlight=False, soft_wrap=True)
+
     def _restore(self) -> None:
-        """Put the newest checkpoint's weights, optimiser, schedule, scaler, RNG and model state into this run."""
-        folder = ckpt.resolve_model_folder(self.run_dir)
-        ckpt.restore_weights(self.model, folder)
-        state = ckpt.read_train_state(folder)
+        """Put the newest checkpoint's weights, optimiser, schedule, scaler, RNG and model state into this run.
+
+        A checkpoint that cannot be read (a damaged state.json, a truncated weights file) is set aside as
+        ``checkpoints/damaged-step_N`` with a warning, and the previous one is used; if none can be read, the
+        error names the newest checkpoint's problem.
+        """
+        newest = ckpt.resolve_model_folder(self.run_dir)
+        candidates = [newest] + sorted((p for p in self.dir.checkpoints.glob("step_*")
+                                        if p.resolve() != newest.resolve() and (p / ckpt.CONFIG_NAME).is_file()), reverse=True)
+        first_error = None
+        for folder in candidates:
+            try:
+                state = ckpt.read_train_state(folder)
+                ckpt.restore_weights(self.model, folder)
+            except GanzooError as exc:
+                first_error = first_error or exc
+                continue
+            break
+        else:
+            raise CheckpointError(f"Cannot resume {self.run_dir}: {str(first_error).rstrip('.')}; and no earlier checkpoint "
+                                  "could be read either.") from None
+        if folder is not newest and self.dist.is_main:
+            damaged = [c for c in candidates[: candidates.index(folder)]]
+            for bad in damaged:
+                with contextlib.suppress(OSError):
+                    os.replace(bad, bad.with_name(f"damaged-{bad.name}"))
+            ckpt.atomic_write_text(self.dir.latest, json.dumps({"step": state["step"],
+                                                                "path": f"checkpoints/{folder.name}"}) + "\n")
+            self.console.print(f"[yellow]warning:[/] {str(first_error).rstrip('.')}; resuming from {folder.name} instead "
+                               f"(set aside as {', '.join('damaged-' + b.name for b in damaged)}).", highlight=False,
+                               soft_wrap=True)
         for name, opt in self.optimizers.items():
             _load_optimizer_state(opt, state["optimizers"][name])
         for name, sched in self.schedulers.items():
@@ -313,6 +366,8 @@ class Trainer:
             self.dir.check_free()
             if not self.resume:
                 self.dir.refuse_taken()
+        if self.resume:
+            self._check_resume_recipe()
         self._setup()  # data and networks first: a bad recipe or data folder leaves no run directory behind
         try:
             return self._run()
@@ -596,3 +651,37 @@ def _fmt(losses: dict[str, float]) -> str:
 def default_run_dir(recipe_path: str | Path) -> Path:
     stem = Path(recipe_path).stem
     return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+#: Keys of ``data:`` a resumed run may change: where the same images are, and how they are loaded.
+RESUMABLE_DATA_KEYS = ("root", "num_workers", "download_hint")
+
+
+def resume_differences(saved: dict, new: dict) -> tuple[list[str], list[str]]:
+    """Dotted keys where recipe ``new`` differs from ``saved``: (those that forbid resuming — model, networks,
+    data but its root and loader settings — and those that may change)."""
+    def flat(doc, prefix=""):
+        items = {}
+        for key, value in (doc or {}).items():
+            dotted = f"{prefix}{key}"
+            if isinstance(value, dict) and value:
+                items.update(flat(value, dotted + "."))
+            else:
+                items[dotted] = value
+        return items
+
+    before, after = flat(saved), flat(new)
+    refused, changed = [], []
+    for key in sorted(set(before) | set(after), key=lambda k: (k.split(".")[0], k)):
+        if before.get(key, "<unset>") == after.get(key, "<unset>"):
+            continue
+        section = key.split(".")[0]
+        old, now = before.get(key), after.get(key)
+        if key == "data.hub" and isinstance(old, str) and isinstance(now, str) and old.partition("@")[0] == now.partition("@")[0]:
+            changed.append(key)  # the same Hub dataset pinned to a commit (what resuming a streamed run asks for)
+            continue
+        if section in ("model", "networks") or (section == "data" and key.split(".")[1] not in RESUMABLE_DATA_KEYS):
+            refused.append(key)
+        else:
+            changed.append(key)
+    return refused, changed

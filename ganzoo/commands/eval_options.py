@@ -11,7 +11,9 @@ from ganzoo.errors import GanzooError
 
 def eval_options(feature_net, fid_weights, lpips_weights, classifier, outputs, num_val, num_real, batch, seed, device):
     from ganzoo.metrics.evaluate import EvalOptions
+    from ganzoo.recipe import check_seed
 
+    check_seed(seed)
     return EvalOptions(feature_net=feature_net, fid_weights=fid_weights, lpips_weights=lpips_weights,
                        classifier=str(classifier) if classifier else None, outputs_per_input=outputs, num_val=num_val,
                        num_real=num_real, batch_size=batch, seed=seed, device=device)

@@ -29,6 +29,9 @@ def register_commands(app) -> None:
         from rich.progress import BarColumn, Progress, TextColumn
 
         from ganzoo.metrics.classifier import train_classifier
+        from ganzoo.recipe import check_seed
+
+        check_seed(seed)
 
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}"),
                       console=err, transient=True) as progress:

@@ -1,4 +1,13 @@
-"""Shared by the reliability suite: the CLI in-process, one-sentence checks, tiny models and images."""
+"""Shared by the reliability suite: the CLI in-process, one-sentence checks, tiny models and images.
+
+How bad-input kinds are counted (the number in README.md's Reliability section is measured, not written):
+a test function marked ``@pytest.mark.bad_input`` (``BAD_INPUT`` below) in any ``tests/reliability/test_*.py``
+is one kind per test case it yields, so a parametrized one counts once per parameter set, and a ``pytest.param``
+entry marked ``bad_input`` in the parametrization of an unmarked function counts once. :func:`count_bad_input_kinds`
+computes that from the modules themselves (no test run needed), and ``test_bad_input_count.py`` asserts that
+README.md states it. To add a kind: add a case to a marked test (or a new marked test); then update the README
+number, which the suite otherwise fails on.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import yaml
 from PIL import Image
@@ -119,3 +129,42 @@ def image_folder(root: Path, layout: dict[str, dict[str, int]]) -> Path:
 def tree(folder: Path) -> list[str]:
     """Every path under ``folder`` (empty if it does not exist): what a failed command must not have written."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+#: The marker of a test whose cases are each one kind of bad input (see the module docstring).
+BAD_INPUT = pytest.mark.bad_input
+
+
+def _marked(obj) -> bool:
+    return any(mark.name == "bad_input" for mark in getattr(obj, "pytestmark", []))
+
+
+def _cases(fn) -> tuple[int, int]:
+    """(all test cases of ``fn``, those marked bad_input on their own pytest.param)."""
+    total, marked = 1, 0
+    for mark in getattr(fn, "pytestmark", []):
+        if mark.name != "parametrize":
+            continue
+        values = list(mark.args[1]) if len(mark.args) > 1 else list(mark.kwargs.get("argvalues", []))
+        total *= len(values)
+        marked = max(marked, sum(1 for v in values if any(m.name == "bad_input" for m in getattr(v, "marks", ()))))
+    return total, marked
+
+
+def count_bad_input_kinds(folder: Path | None = None) -> dict[str, int]:
+    """Bad-input kinds per test module of ``folder`` (tests/reliability): see the module docstring."""
+    import importlib
+
+    folder = folder or Path(__file__).parent
+    counts = {}
+    for path in sorted(folder.glob("test_*.py")):
+        module = importlib.import_module(f"tests.reliability.{path.stem}")
+        found = 0
+        for name, obj in vars(module).items():
+            if not name.startswith("test") or not callable(obj):
+                continue
+            total, marked = _cases(obj)
+            found += total if _marked(obj) else marked
+        if found:
+            counts[path.stem] = found
+    return counts

@@ -620,6 +620,7 @@ def shared(tmp_path_factory):
         state["mirror"].stop()
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("provoke", KINDS)
 def test_bad_input(provoke, shared, tmp_path, monkeypatch):
     env = SimpleNamespace(tmp=tmp_path, model=shared.model, mirror=shared.mirror)

@@ -282,7 +282,8 @@ def read_config(folder: Path) -> dict[str, Any]:
     for key in ("model", "networks", "domains", "image_size"):
         if key not in config:
             raise CheckpointError(f"{path} lacks the key \"{key}\"; the model folder is damaged.")
-    problem = _config_problem(config) or _outside_names(config)
+    # A role that is a path is named first: it is what a planted folder would try, whatever else is off.
+    problem = (_outside_names(config) if isinstance(config["networks"], dict) else None) or _config_problem(config)
     if problem:
         raise CheckpointError(f"{path}: {problem}; the model folder is damaged or was edited by hand.")
     return config

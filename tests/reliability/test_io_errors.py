@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.helpers import cli_error, save_png, tiny_doc, tiny_model_folder, write_recipe
+from tests.reliability.helpers import BAD_INPUT, cli_error, save_png, tiny_doc, tiny_model_folder, write_recipe
 
 pytestmark = pytest.mark.reliability
 
@@ -104,6 +104,7 @@ def hidden_leftovers(folder: Path) -> list[str]:
     return [str(p) for p in folder.rglob(".*")] if folder.is_dir() else []
 
 
+@BAD_INPUT
 @pytest.mark.parametrize("name", COMMANDS)
 def test_an_out_that_is_a_file_or_lies_under_one_is_one_sentence(tmp_path, name, model, photo, official):
     taken = tmp_path / "taken"
@@ -121,6 +122,7 @@ def test_an_out_that_is_a_file_or_lies_under_one_is_one_sentence(tmp_path, name,
     assert taken.read_text() == "the user's file"
 
 
+@BAD_INPUT
 @pytest.mark.parametrize("name", COMMANDS)
 def test_a_read_only_out_is_one_sentence(tmp_path, name, model, photo, official, read_only):
     out = read_only / "out"
@@ -129,6 +131,7 @@ def test_a_read_only_out_is_one_sentence(tmp_path, name, model, photo, official,
     assert not out.exists()
 
 
+@BAD_INPUT
 @pytest.mark.parametrize("name", COMMANDS)
 def test_a_full_disk_is_one_sentence_and_leaves_no_half_written_file(tmp_path, name, model, photo, official, monkeypatch):
     out = tmp_path / "out"
@@ -146,6 +149,7 @@ def test_a_full_disk_is_one_sentence_and_leaves_no_half_written_file(tmp_path, n
         assert path.is_dir() or path.stat().st_size <= 16 and path.suffix not in (".png", ".json", ".safetensors"), path
 
 
+@BAD_INPUT
 def test_push_with_a_full_or_read_only_staging_disk_is_one_sentence(tmp_path, model, read_only, monkeypatch):
     import tempfile
 
@@ -157,6 +161,7 @@ def test_push_with_a_full_or_read_only_staging_disk_is_one_sentence(tmp_path, mo
     assert str(read_only) in sentence
 
 
+@BAD_INPUT
 def test_a_disk_that_fills_during_training_stops_with_one_sentence_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
     import ganzoo
     from ganzoo import checkpoint as ckpt

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.helpers import cli_error, save_png, tiny_model_folder
+from tests.reliability.helpers import BAD_INPUT, cli_error, save_png, tiny_model_folder
 
 pytestmark = pytest.mark.reliability
 
@@ -32,6 +32,7 @@ def run_dir_around(tmp_path: Path, model: Path, latest_path: str) -> Path:
     return run
 
 
+@BAD_INPUT
 @pytest.mark.parametrize("where", ["../elsewhere", "ABSOLUTE", "checkpoints/../../elsewhere", "checkpoints/link"])
 def test_latest_json_pointing_outside_the_run_directory_is_refused(tmp_path, model, where):
     elsewhere = tiny_model_folder(tmp_path / "elsewhere", domains=("cat", "dog", "fox"), seed=1)  # a loadable model
@@ -57,6 +58,7 @@ def test_a_checkpoint_symlinked_out_of_the_run_directory_is_not_taken_as_its_new
     assert Path(loaded.folder).name == "step_00000001"
 
 
+@BAD_INPUT
 @pytest.mark.parametrize("role", ["../../outside", "sub/generator", ".hidden"])
 def test_a_network_role_that_is_a_path_is_refused(tmp_path, model, role):
     folder = tmp_path / "model"
@@ -70,6 +72,7 @@ def test_a_network_role_that_is_a_path_is_refused(tmp_path, model, role):
     assert "config.json" in sentence and "not a plain name" in sentence
 
 
+@BAD_INPUT
 @pytest.mark.parametrize("kind", ["file symlink", "folder symlink", "fifo"])
 def test_push_refuses_symlinks_out_of_the_model_folder_and_special_files(tmp_path, model, kind):
     folder = tmp_path / "model"

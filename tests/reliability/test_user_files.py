@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.helpers import cli_error, invoke, save_png, tiny_doc, tiny_model_folder, tree, write_recipe
+from tests.reliability.helpers import BAD_INPUT, cli_error, invoke, save_png, tiny_doc, tiny_model_folder, tree, write_recipe
 
 pytestmark = pytest.mark.reliability
 
@@ -30,6 +30,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 # --------------------------------------------------------------------------- run directories
 
 
+@BAD_INPUT
 @pytest.mark.parametrize("files", [
     {"recipe.yaml": "model: my own notes\n", "metrics.jsonl": '{"step": 1, "mine": true}\n'},  # the user's own files
     {"recipe.yaml": "model: stargan_v2\n", "checkpoints/.keep": ""},  # a run stopped before its first checkpoint
@@ -46,6 +47,7 @@ def test_an_out_folder_that_holds_files_is_refused_and_left_as_it_was(tmp_path, 
     assert snapshot(out) == before
 
 
+@BAD_INPUT
 def test_a_run_directory_in_use_by_another_process_is_refused(tmp_path):
     from ganzoo.run_dir import LOCK_NAME, RunDir
 
@@ -88,6 +90,7 @@ def test_a_taken_default_run_directory_sends_the_second_run_to_its_own(tmp_path,
 # --------------------------------------------------------------------------- translate and sample
 
 
+@BAD_INPUT
 def test_translate_refuses_an_out_that_is_or_lies_inside_the_input(tmp_path, model):
     photos = tmp_path / "photos"
     save_png(photos / "a.png", colour=(10, 200, 30))
@@ -154,6 +157,7 @@ def test_a_kill_while_an_image_is_written_leaves_no_truncated_file_under_its_nam
     assert sorted(p.name for p in out.iterdir()) == ["0.png", "1.png"]  # no half-written file under a final name
 
 
+@BAD_INPUT
 def test_sample_refuses_an_out_inside_an_input_and_labels_same_named_sources_apart(tmp_path, model):
     photos = tmp_path / "photos"
     save_png(photos / "cats" / "pet.png", colour=(10, 200, 30))

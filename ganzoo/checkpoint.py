@@ -454,6 +454,15 @@ def checked_model(folder: Path, config: dict[str, Any]):
     problem = _consistency_problem(config, model_cls, model, registry)
     if problem:
         raise CheckpointError(f"{path}: {problem}; the model folder is damaged or was edited by hand.")
+    from ganzoo.model import MAX_ACTIVATION_VALUES, largest_activation
+
+    values, graph = largest_activation(model_cls, recipe, config["domains"], config["networks"])
+    if values > MAX_ACTIVATION_VALUES:
+        size = recipe.data.image_size
+        raise CheckpointError(
+            f"{path}: translating one {size}x{size} image would hold an activation of {values:,} values in its {graph} "
+            f"({values * 4 / 2**30:.0f} GiB in fp32), more than the {MAX_ACTIVATION_VALUES:,} ganzoo allows; its "
+            "image_size or network widths are wrong or were edited by hand.")
     return model
 
 

@@ -34,6 +34,9 @@ from ganzoo.errors import RecipeError
 MAX_NETWORK_VALUES = 2**30
 #: All networks of one model together, EMA copies included (8 GiB in fp32).
 MAX_MODEL_VALUES = 2**31
+#: One activation of one image on the inference path (4 GiB in fp32; the official 256 px networks peak near 2^22):
+#: more means an image size and widths that would exhaust memory at the first translation.
+MAX_ACTIVATION_VALUES = 2**30
 
 #: what a family declares about itself as class arguments of its :class:`GANModel` subclass
 FAMILY_FIELDS = ("paper", "citation", "license", "pairwise", "paired", "recipes", "tiny")
@@ -429,6 +432,55 @@ def _check_network_size(net_cls, spec: dict[str, Any], role: str, source: str) -
             f"{MAX_NETWORK_VALUES:,} one network may have; check its widths and data.image_size."
         )
     return values
+
+
+def largest_activation(model_cls, recipe, domains: list[str], specs: dict[str, dict[str, Any]]) -> tuple[int, str]:
+    """The largest activation (values per image) on the inference path at the model's image size, and the graph it
+    is in, found by running the family's declared export graphs on PyTorch's "meta" device (shapes only, nothing
+    allocated). (0, "") when no activation can come near :data:`MAX_ACTIVATION_VALUES`, when the family declares no
+    graphs, or when they do not run on meta: the real build still bounds the weights."""
+    found = [0, ""]
+
+    def record(graph_name):
+        def hook(module, inputs, output):
+            for out in output if isinstance(output, (tuple, list)) else (output,):
+                if isinstance(out, torch.Tensor) and out.dim() > 0 and out.shape[0] > 0:
+                    per_image = out.numel() // out.shape[0]
+                    if per_image > found[0]:
+                        found[:] = [per_image, graph_name]
+        return hook
+
+    try:
+        with torch.device("meta"):
+            shadow = model_cls(recipe, list(domains))
+            shadow.build(specs, init=False)
+        if not isinstance(shadow, ExportableModel):
+            return 0, ""
+        graphs = shadow.export_graphs()
+    except Exception:  # noqa: BLE001 - a model that cannot be shadowed is checked by its real build alone
+        return 0, ""
+    size = recipe.data.image_size
+    # The meta forward costs seconds the first time in a process (PyTorch imports its compiler for meta kernels), so
+    # it runs only where it could find something: an image with the widest layer's channels at twice the image size.
+    widest = max((getattr(m, attr, 0) for graph in graphs for m in graph.module.modules()
+                  for attr in ("out_channels", "num_features", "out_features")), default=0)
+    if not isinstance(widest, int) or 4 * size * size * widest <= MAX_ACTIVATION_VALUES:
+        return 0, ""
+    dims = {"batch": 1, "height": size, "width": size}
+    for graph in graphs:
+        module = graph.module.eval()
+        handles = [m.register_forward_hook(record(graph.name)) for m in module.modules()]
+        inputs = [torch.zeros(tuple(dims.get(d, 1) if isinstance(d, str) else d for d in spec.shape), dtype=spec.dtype,
+                              device="meta") for spec in graph.inputs]
+        try:
+            with torch.no_grad():
+                module(*inputs)
+        except Exception:  # noqa: BLE001 - as above: what ran before the failure still counts
+            pass
+        finally:
+            for handle in handles:
+                handle.remove()
+    return found[0], found[1]
 
 
 def _network_class(registry, name: str, where: str):

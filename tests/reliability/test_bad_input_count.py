@@ -38,5 +38,5 @@ def test_the_counter_counts_cases_not_functions():
 
     counts = count_bad_input_kinds()
     assert counts["test_bad_inputs"] == len(test_bad_inputs.KINDS)  # one parametrized function, one per kind
-    expected = len(test_bounds.RECIPES) + 1 + len(test_bounds.SETS) + 2 + 1 + 1 + 1 + 2 + 1
+    expected = len(test_bounds.RECIPES) + 1 + len(test_bounds.SETS) + 2 + 1 + 1 + 1 + 2 + 1 + 1
     assert counts["test_bounds"] == expected

@@ -3,7 +3,7 @@ within seconds, never a hang, a RecursionError or gigabytes allocated.
 
 Recipes (each file of a ``base:`` chain, each ``--set`` value) nest at most 32 levels and hold at most 100,000
 values once YAML aliases are expanded; our JSON files (config.json, latest.json, state.json) at most 32 levels;
-a model folder's networks together at most 2^31 values, EMA copies included.
+a model folder's networks together at most 2^31 values, EMA copies included; one activation of one image at most 2^30.
 """
 
 from __future__ import annotations
@@ -169,3 +169,26 @@ def test_host_memory_exhaustion_is_one_sentence(model, tmp_path, monkeypatch):
     save_png(tmp_path / "a.png", size=(16, 16))
     message = timed_cli_error("translate", str(model), "-i", str(tmp_path / "a.png"), "-t", "red", "-o", str(tmp_path / "out"))
     assert "host memory" in message and "ganzoo translate" in message, message
+
+
+@BAD_INPUT
+def test_image_size_times_width_is_bounded_before_any_activation(tmp_path):
+    # Weights that load (5 M values) but a 4096 px image through 128 channels: 2^31 values in one activation, 8 GiB
+    # in fp32 per image, found on the meta device when the folder is loaded, not at the first translation.
+    from ganzoo.plugins import get_registry
+    from ganzoo.recipe import deep_merge, recipe_from_dict
+    from tests.conftest import TINY_V2
+
+    doc = deep_merge(TINY_V2, {"data": {"image_size": 4096}, "networks": {"generator": {"dim_in": 128, "max_conv_dim": 128}}})
+    model = get_registry().get("models", "stargan_v2")(recipe_from_dict(doc, source="wide", check_data=False), ["red", "blue"])
+    model.build()
+    folder = model.save_pretrained(tmp_path / "wide")
+    import ganzoo
+
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError) as info:
+        ganzoo.load(str(folder))
+    assert time.perf_counter() - start < BOUND_S
+    message = str(info.value)
+    assert_one_sentence(message)
+    assert "4096x4096" in message and "2,147,483,648 values in its generator" in message, message

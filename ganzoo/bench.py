@@ -143,11 +143,31 @@ def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
+class BenchProgress:
+    """What :func:`run_bench` reports as it goes (this base reports nothing; ``ganzoo bench`` draws rich bars).
+
+    ``phase`` opens a phase of ``total`` iterations, ``advance`` marks one done; ``first_iteration`` gives the
+    seconds the very first training iteration took and how many training iterations are still to come, so a slow
+    configuration can be announced before the rest of it runs."""
+
+    def phase(self, name: str, total: int) -> None:
+        pass
+
+    def advance(self) -> None:
+        pass
+
+    def first_iteration(self, seconds: float, remaining: int) -> None:
+        pass
+
+
 def run_bench(target: str, *, img_size: int | None = None, batch: int | None = None, precision: str = "auto",
               compile: bool = False, device: str = "auto", steps: int = 5, warmup: int = 1,
-              peak_tflops: float | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
+              peak_tflops: float | None = None, overrides: list[str] | None = None,
+              progress: BenchProgress | None = None) -> dict[str, Any]:
     import torch
     from ganzoo.trainer import Trainer, update_ema
+
+    progress = progress or BenchProgress()
 
     recipe, source = resolve_recipe(target, overrides or [], img_size=img_size, batch=batch,
                                     precision=precision, compile=compile, device=device)
@@ -162,18 +182,28 @@ def run_bench(target: str, *, img_size: int | None = None, batch: int | None = N
         n = next(iter(batch_data.values())).shape[0]
         ema = recipe.train.ema
 
+        first = [True]
+
         def iteration(step: int) -> None:
+            started = time.perf_counter()
             model.current_step = step
             model.train_step(batch_data, step, ctx)
             trainer._step_schedulers()
             for role, net in model.ema_nets.items():
                 update_ema(net, model.nets[role], ema)
+            if first[0]:
+                first[0] = False
+                _sync(dev)
+                progress.first_iteration(time.perf_counter() - started, warmup + 2 * steps - 1)
+            progress.advance()
 
+        progress.phase("warm-up", warmup)
         for i in range(warmup):
             iteration(i)
         _sync(dev)
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
+        progress.phase("training (timed)", steps)
         t0 = time.perf_counter()
         for i in range(steps):
             iteration(warmup + i)
@@ -184,17 +214,21 @@ def run_bench(target: str, *, img_size: int | None = None, batch: int | None = N
         images = batch_data.get("x", next(iter(batch_data.values())))
         target = model.sheet_targets()[-1][1]  # the last column (a paired model: its output; domain 0 is its input)
         autocast = ctx.autocast()
+        progress.phase("inference", warmup + steps)
         with torch.no_grad(), autocast:
             for _ in range(warmup):
                 model.translate_to(images, target)
+                progress.advance()
             _sync(dev)
             t0 = time.perf_counter()
             for _ in range(steps):
                 model.translate_to(images, target)
+                progress.advance()
             _sync(dev)
         infer_s = (time.perf_counter() - t0) / steps
 
         # over the timed iterations' own step numbers: models that step G every n-th iteration average out
+        progress.phase("FLOP count", steps)
         with flop_counter() as counter:
             for i in range(steps):
                 iteration(warmup + i)

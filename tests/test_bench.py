@@ -40,3 +40,41 @@ def test_bench_cli_prints_the_table_writes_json_and_takes_a_peak(cli, tmp_path):
     assert r["peak_tflops"] == 1.5 and r["mfu"] == pytest.approx(r["achieved_tflops"] / 1.5)
     bad = cli("bench", "no_such_model")
     assert bad.returncode == 2 and "neither a recipe file nor a model" in bad.stderr
+
+
+class RecordingProgress:
+    def __init__(self):
+        self.phases, self.first = [], []
+
+    def phase(self, name, total):
+        self.phases.append([name, total, 0])
+
+    def advance(self):
+        self.phases[-1][2] += 1
+
+    def first_iteration(self, seconds, remaining):
+        self.first.append((seconds, remaining))
+
+
+def test_bench_reports_each_phase_and_the_first_iteration_before_the_rest():
+    from ganzoo.bench import run_bench
+
+    size, sets = families.bench_settings("stargan")
+    progress = RecordingProgress()
+    run_bench("stargan", img_size=size, batch=2, device="cpu", steps=2, warmup=1, overrides=sets, progress=progress)
+    # every phase is filled exactly: 1 warm-up + 2 timed training iterations, 1 + 2 translations, 2 counted iterations
+    assert progress.phases == [["warm-up", 1, 1], ["training (timed)", 2, 2], ["inference", 3, 3], ["FLOP count", 2, 2]]
+    assert len(progress.first) == 1 and progress.first[0][0] > 0 and progress.first[0][1] == 4
+
+
+def test_bench_cli_announces_a_slow_first_iteration_with_an_estimate(monkeypatch):
+    from typer.testing import CliRunner
+
+    import ganzoo.commands.bench as command
+    from ganzoo.cli import app
+
+    monkeypatch.setattr(command, "SLOW_ITERATION_S", 0.0)  # every iteration counts as slow here
+    result = CliRunner().invoke(app, ["bench", "stargan", "--batch", "2", "--steps", "1", "--device", "cpu",
+                                      *cli_args("stargan")])
+    assert result.exit_code == 0, result.output
+    assert "note: one training iteration took" in result.stderr and "still to run" in result.stderr, result.stderr

@@ -7,8 +7,46 @@ from typing import List, Optional
 
 import typer
 
-from ganzoo.console import friendly, out, registry
+from ganzoo.console import err, friendly, out, registry
 from ganzoo.errors import GanzooError
+
+#: A first training iteration slower than this (seconds) is announced with an estimate of the rest.
+SLOW_ITERATION_S = 20.0
+
+
+class RichProgress:
+    """``ganzoo bench``'s bars on stderr: one per phase (warm-up, timed training, inference, FLOP count)."""
+
+    def __init__(self, device: str):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.device = device
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                             TimeRemainingColumn(), console=err, transient=True)
+        self.task = None
+
+    def __enter__(self):
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bars.stop()
+
+    def phase(self, name: str, total: int) -> None:
+        if self.task is not None:
+            self.bars.update(self.task, visible=False)
+        self.task = self.bars.add_task(name, total=total)
+
+    def advance(self) -> None:
+        if self.task is not None:
+            self.bars.advance(self.task)
+
+    def first_iteration(self, seconds: float, remaining: int) -> None:
+        if seconds >= SLOW_ITERATION_S:
+            self.bars.console.print(
+                f"[yellow]note:[/] one training iteration took {seconds:.0f} s on {self.device}; the {remaining} still to "
+                f"run (plus inference) need about {seconds * remaining / 60:.0f} min. For a quicker look use --steps 1 "
+                "--warmup 0, or a smaller --img-size / --batch.", highlight=False)
 
 
 def register_commands(app) -> None:
@@ -39,8 +77,10 @@ def register_commands(app) -> None:
             check_output_file(json_path, "--json")  # before the benchmark runs, not after
         if precision not in ("auto", "fp32", "bf16", "fp16"):
             raise GanzooError(f'--precision "{precision}" is not one of auto, fp32, bf16, fp16.')
-        result = run_bench(target, img_size=img_size, batch=batch, precision=precision, compile=compile_, device=device,
-                           steps=steps, warmup=warmup, peak_tflops=peak_tflops, overrides=set_)
+        with RichProgress(device) as progress:
+            result = run_bench(target, img_size=img_size, batch=batch, precision=precision, compile=compile_,
+                               device=device, steps=steps, warmup=warmup, peak_tflops=peak_tflops, overrides=set_,
+                               progress=progress)
         print_table(result, out)
         if json_path is not None:
             write_text_file(json_path, json.dumps(result, indent=2) + "\n", "--json")

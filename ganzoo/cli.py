@@ -213,11 +213,6 @@ def run(
 
 # --------------------------------------------------------------------------- translate
 
-# Label kinds whose models take --attrs: attribute sets, and joint models (e.g. StarGAN's CelebA + RaFD
-# with a mask vector), where --attrs edits the attribute part and --target picks any domain.
-ATTRIBUTE_KINDS = ("attributes", "joint")
-
-
 @app.command()
 @friendly
 def translate(
@@ -249,7 +244,7 @@ def translate(
     from ganzoo.data.images import list_images, read_image, resize, to_tensor
     from ganzoo.errors import DataError, did_you_mean
     from ganzoo.image_output import save_image
-    from ganzoo.model import AttributeModel, StyleModel
+    from ganzoo.model import ATTRIBUTE_KINDS, AttributeModel, StyleModel
     from ganzoo.trainer import pick_device
 
     from ganzoo.output_paths import (check_output_file, check_output_folder, output_names, refuse_out_inside_input,

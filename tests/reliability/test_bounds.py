@@ -44,6 +44,19 @@ def timed_cli_error(*args) -> str:
     return message
 
 
+def timed_load_error(folder: Path) -> str:
+    """``ganzoo.load(folder)``'s refusal: one sentence, within the bound."""
+    import ganzoo
+
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError) as info:
+        ganzoo.load(str(folder))
+    assert time.perf_counter() - start < BOUND_S
+    message = str(info.value)
+    assert_one_sentence(message)
+    return message
+
+
 RECIPES = {
     "alias bomb in a recipe": ("losses:\n" + _laughs(prefix="  "), "YAML aliases"),
     "recipe nested 5000 deep": ("losses: " + "[" * 5000 + "]" * 5000, "nested more than 32 levels"),
@@ -138,14 +151,7 @@ def test_all_networks_together_are_bounded(model, tmp_path):
     for role in ("generator", "style_encoder", "discriminator"):
         config["networks"][role]["kwargs"].update(dim_in=1536, max_conv_dim=6144)
     (folder / "config.json").write_text(json.dumps(config))
-    import ganzoo
-
-    start = time.perf_counter()
-    with pytest.raises(CheckpointError) as info:
-        ganzoo.load(str(folder))
-    assert time.perf_counter() - start < BOUND_S
-    message = str(info.value)
-    assert_one_sentence(message)
+    message = timed_load_error(folder)
     assert "config.json" in message and "together" in message and "2,147,483,648" in message, message
 
 
@@ -183,12 +189,5 @@ def test_image_size_times_width_is_bounded_before_any_activation(tmp_path):
     model = get_registry().get("models", "stargan_v2")(recipe_from_dict(doc, source="wide", check_data=False), ["red", "blue"])
     model.build()
     folder = model.save_pretrained(tmp_path / "wide")
-    import ganzoo
-
-    start = time.perf_counter()
-    with pytest.raises(CheckpointError) as info:
-        ganzoo.load(str(folder))
-    assert time.perf_counter() - start < BOUND_S
-    message = str(info.value)
-    assert_one_sentence(message)
+    message = timed_load_error(folder)
     assert "4096x4096" in message and "2,147,483,648 values in its generator" in message, message

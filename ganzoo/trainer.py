@@ -535,7 +535,9 @@ class Trainer:
                 sched.step()
 
     def _flush_losses(self, pending, t0: float, start_step: int) -> dict[str, float]:
-        stacked = {k: torch.stack([p[k].float() for p in pending if k in p]) for k in pending[-1]}
+        # Every key of the interval: a loss a model computes on some steps only (a lazy penalty) is the mean of those.
+        keys = dict.fromkeys(k for p in pending for k in p)
+        stacked = {k: torch.stack([p[k].float() for p in pending if k in p]) for k in keys}
         # Under DDP: the mean over ranks (one collective per log interval), equal on every rank.
         values = {k: distributed.all_reduce_mean(v, self.dist).cpu() for k, v in stacked.items()}  # one host sync per log interval
         for k, v in values.items():

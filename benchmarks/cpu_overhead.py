@@ -180,6 +180,7 @@ def main(argv=None) -> int:
     parser.add_argument("--img-size", type=int, default=64)
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--iters", type=int, default=4)
+    parser.add_argument("--compile", action="store_true", help="ours with train.compile=true (compile time not in the mean)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
 
@@ -187,6 +188,7 @@ def main(argv=None) -> int:
     from ganzoo.trainer import Trainer
 
     doc = RECIPES[args.model](args)
+    doc["train"]["compile"] = args.compile
     trainer = Trainer(recipe_from_dict(doc), "/nonexistent-unused", quiet=True)
     trainer._setup()
     model = trainer.model
@@ -230,7 +232,10 @@ def main(argv=None) -> int:
         for _ in range(model.optim.n_critic if args.model == "stargan" else 1):
             one_iteration()
 
-    ours(), plain()  # warm-up (allocator, first-call costs)
+    started = time.perf_counter()
+    ours()  # warm-up (allocator, first-call costs; compiling with --compile)
+    warmup_ours = time.perf_counter() - started
+    plain()
     times = {"ours": [], "plain": []}
     for _ in range(args.iters):  # interleaved, so load on the machine affects both alike
         for name, fn in (("ours", ours), ("plain", plain)):
@@ -240,7 +245,7 @@ def main(argv=None) -> int:
     result = {k: sum(v) / len(v) for k, v in times.items()}
     result["ratio_ours_over_plain"] = result["ours"] / result["plain"]
     result.update({"model": args.model, "img_size": args.img_size, "batch": args.batch, "iters": args.iters, "threads": torch.get_num_threads(),
-                   "widths": "official"})
+                   "widths": "official", "compile": args.compile, "ours_warmup_s": round(warmup_ours, 1)})
     print(json.dumps(result, indent=2))
     if args.json:
         with open(args.json, "w") as fh:

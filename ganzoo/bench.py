@@ -9,6 +9,10 @@ where the model keeps them) under ``torch.no_grad``.
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode``, averaged over the timed training iterations
 (matmuls and convolutions, forward and backward, R1's double backward included); MFU is
 achieved FLOP/s over the device's peak for the precision, from :data:`PEAKS` or ``--peak-tflops``.
+
+On a CPU, before the Trainer builds anything, one iteration is estimated (:func:`estimate_iteration`): its FLOPs
+counted on the meta device, over a measured matmul rate times :data:`CPU_EFFICIENCY`, so that a configuration
+taking minutes per iteration is announced before its first minute.
 """
 
 from __future__ import annotations

@@ -91,7 +91,8 @@ def register_commands(app) -> None:
         set_: List[str] = typer.Option([], "--set", help="override a recipe key, e.g. --set networks.generator.dim_in=16"),
         json_path: Optional[Path] = typer.Option(None, "--json", help="also write the results as JSON here"),
     ):
-        """Training and inference img/s, peak memory, FLOPs per iteration and MFU of one model."""
+        """Training and inference img/s, peak memory, FLOPs per iteration and MFU of one model (on a CPU, an estimate
+        of the seconds per iteration first, made before anything runs)."""
         import json
 
         from ganzoo.bench import print_table, run_bench

@@ -139,7 +139,10 @@ def flop_counter():
 #: The share of the fp32 matmul rate a whole training iteration reaches on a CPU, for the up-front estimate:
 #: README "Where a quickstart iteration goes" (benchmarks/profile_cpu_iteration.py on the 2-core AMD EPYC here, 2
 #: threads: 118 of the 180 GFLOP/s a 2048^2 matmul reaches, 65 %; 83 % on 1 thread). Wider networks use the
-#: cores better, so the estimate errs on the slow side.
+#: cores better, so the estimate errs on the slow side there: on the same CPU, shared, 1 thread, measured/estimated
+#: was 1.11 for the quickstart, 0.72 for CycleGAN at official widths (64 px, batch 1) and about 0.6 for StarGAN v2
+#: at official widths (64 px, batch 2; its first iteration). A CPU oversubscribed by other processes can be slower
+#: than estimated: the matmul is measured in a 0.1 s burst.
 CPU_EFFICIENCY = 0.65
 
 

@@ -9,6 +9,10 @@ where the model keeps them) under ``torch.no_grad``.
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode``, averaged over the timed training iterations
 (matmuls and convolutions, forward and backward, R1's double backward included); MFU is
 achieved FLOP/s over the device's peak for the precision, from :data:`PEAKS` or ``--peak-tflops``.
+
+On a CPU, before the Trainer builds anything, one iteration is estimated (:func:`estimate_iteration`): its FLOPs
+counted on the meta device, over a measured matmul rate times :data:`CPU_EFFICIENCY`, so that a configuration
+taking minutes per iteration is announced before its first minute.
 """
 
 from __future__ import annotations
@@ -132,6 +136,85 @@ def flop_counter():
     return counter
 
 
+#: The share of the fp32 matmul rate a whole training iteration reaches on a CPU, for the up-front estimate:
+#: README "Where a quickstart iteration goes" (benchmarks/profile_cpu_iteration.py on the 2-core AMD EPYC here, 2
+#: threads: 118 of the 180 GFLOP/s a 2048^2 matmul reaches, 65 %; 83 % on 1 thread). Wider networks use the
+#: cores better, so the estimate errs on the slow side there: on the same CPU, shared, 1 thread, measured/estimated
+#: was 1.11 for the quickstart, 0.72 for CycleGAN at official widths (64 px, batch 1) and about 0.6 for StarGAN v2
+#: at official widths (64 px, batch 2; its first iteration). A CPU oversubscribed by other processes can be slower
+#: than estimated: the matmul is measured in a 0.1 s burst.
+CPU_EFFICIENCY = 0.65
+
+
+def matmul_flops_per_s(dtype=None, n: int = 1024, repeats: int = 4) -> float:
+    """FLOP/s of an ``n``-square ``torch.mm`` on the CPU threads torch uses now (the best of ``repeats``; about
+    0.1 s on 2 cores)."""
+    import torch
+
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    torch.mm(a, b)  # the first call pays for thread start-up
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - started)
+    return 2 * n**3 / best
+
+
+def _backward_only_context(device, precision: str):
+    """A StepContext whose ``optimize`` back-propagates but steps nothing (so backward and R1's double backward
+    are counted, and no optimiser is needed)."""
+    from ganzoo.step_context import StepContext
+
+    class BackwardOnly(StepContext):
+        def optimize(self, loss, *roles: str) -> None:
+            loss.backward()
+
+    return BackwardOnly(device, precision, {}, None)
+
+
+def meta_train_flops(recipe, step: int = 0) -> int:
+    """FLOPs of training iteration ``step`` of ``recipe``, counted without computing anything: the model is built
+    as the Trainer builds it but on PyTorch's "meta" device (shapes only, nothing allocated), and its train step runs
+    on the first batch moved there. Raises whatever the family's train step raises on meta (e.g. reading a value)."""
+    import torch
+    from ganzoo.data_stream import build_dataset, step_batches
+    from ganzoo.plugins import get_registry
+
+    registry = get_registry()
+    dataset = build_dataset(recipe, "train", registry)
+    meta = torch.device("meta")
+    with meta:
+        model = registry.get("models", recipe.model)(recipe, dataset.domains)
+        model.build(registry=registry, init=False)
+    batch = next(iter(step_batches(dataset, model, recipe, start_step=0, device=meta)))
+    # fp32: FlopCounterMode counts the same under autocast, and autocast has no "meta" device type
+    ctx = _backward_only_context(meta, "fp32")
+    with meta, flop_counter() as counter:  # tensors the step creates (noise, labels) go to meta too
+        model.current_step = step
+        model.train_step(batch, step, ctx)
+    return counter.get_total_flops()
+
+
+def estimate_iteration(recipe, step: int) -> tuple[int, float, float] | None:
+    """(FLOPs, FLOP/s, seconds) of training iteration ``step`` on this CPU, before anything is built for real:
+    :func:`meta_train_flops` over the measured matmul rate times :data:`CPU_EFFICIENCY`. None where the family's
+    train step does not run on meta: the bench then goes on without an estimate."""
+    import torch
+    from ganzoo.trainer import resolve_precision
+
+    try:
+        flops = meta_train_flops(recipe, step)
+    except Exception:  # noqa: BLE001 - the estimate is a courtesy; the real run reports real errors
+        return None
+    if recipe.train.threads:  # the threads the Trainer will set, so the rate is the run's
+        torch.set_num_threads(recipe.train.threads)
+    precision = resolve_precision(recipe.train.precision, torch.device("cpu"))
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    rate = matmul_flops_per_s(dtype) * CPU_EFFICIENCY
+    return flops, rate, flops / rate
+
+
 def _sync(device) -> None:
     import torch
 
@@ -146,6 +229,7 @@ def _maxrss_mb() -> float:
 class BenchProgress:
     """What :func:`run_bench` reports as it goes (this base reports nothing; ``ganzoo bench`` draws rich bars).
 
+    ``estimate`` comes first, before the model is built for real (on a CPU, where an estimate could be made);
     ``phase`` opens a phase of ``total`` iterations, ``advance`` marks one done; ``first_iteration`` gives the
     seconds the very first training iteration took and how many training iterations are still to come, so a slow
     configuration can be announced before the rest of it runs."""
@@ -159,23 +243,33 @@ class BenchProgress:
     def first_iteration(self, seconds: float, remaining: int) -> None:
         pass
 
+    def estimate(self, seconds_per_iteration: float, flops: int, flops_per_s: float, iterations: int) -> None:
+        """Before anything runs (CPU only): the estimated seconds per training iteration, from ``flops`` per
+        iteration at ``flops_per_s``, and how many training iterations the bench will run."""
+
 
 def run_bench(target: str, *, img_size: int | None = None, batch: int | None = None, precision: str = "auto",
               compile: bool = False, device: str = "auto", steps: int = 5, warmup: int = 1,
               peak_tflops: float | None = None, overrides: list[str] | None = None,
               progress: BenchProgress | None = None) -> dict[str, Any]:
     import torch
-    from ganzoo.trainer import Trainer, update_ema
+    from ganzoo.trainer import Trainer, pick_device, update_ema
 
     progress = progress or BenchProgress()
 
     recipe, source = resolve_recipe(target, overrides or [], img_size=img_size, batch=batch,
                                     precision=precision, compile=compile, device=device)
     recipe, data_note = _with_synthetic_data(recipe)
+    # On a CPU an official-width model can take minutes per iteration: say so before the trial step and warm-up.
+    estimate = estimate_iteration(recipe, warmup) if pick_device(recipe.train.device).type == "cpu" else None
+    if estimate is not None:
+        progress.estimate(estimate[2], estimate[0], estimate[1], warmup + 2 * steps)
     rss0 = _maxrss_mb()
     with tempfile.TemporaryDirectory(prefix="ganzoo-bench-") as tmp:
         trainer = Trainer(recipe, Path(tmp) / "run", quiet=True)
+        progress.phase("setup (build, trial step)", 1)
         trainer._setup()
+        progress.advance()
         model, ctx, dev = trainer.model, trainer.ctx, trainer.device
         precision = trainer.precision  # auto resolved for this device
         batch_data = next(iter(trainer._loader()))
@@ -259,6 +353,10 @@ def run_bench(target: str, *, img_size: int | None = None, batch: int | None = N
         "peak_mem_mb": round(peak_train, 1),
         "peak_mem_kind": "torch.cuda.max_memory_allocated" if dev.type == "cuda" else "process max RSS growth since before the model was built",
         "train_flops_per_iter": int(train_flops),
+        # before running: FLOPs counted on the meta device, seconds at the measured CPU rate (None: not made)
+        "estimated_flops_per_iter": estimate[0] if estimate else None,
+        "estimated_s_per_iter": estimate[2] if estimate else None,
+        "estimate_flops_per_s": estimate[1] if estimate else None,
         "infer_flops_per_img": int(infer_flops / max(1, images.shape[0])),
         "achieved_tflops": achieved,
         "peak_tflops": peak,
@@ -267,6 +365,13 @@ def run_bench(target: str, *, img_size: int | None = None, batch: int | None = N
         "params": params,
         "torch": torch.__version__,
     }
+
+
+def _estimate_text(result: dict[str, Any]) -> str:
+    if result["estimated_s_per_iter"] is None:
+        return "n/a (made on a CPU only, where the family's train step runs on the meta device)"
+    return (f"{1000 * result['estimated_s_per_iter']:.1f} ms/iter ({result['estimated_flops_per_iter'] / 1e9:.2f} GFLOP at "
+            f"{result['estimate_flops_per_s'] / 1e9:.0f} GFLOP/s: {100 * CPU_EFFICIENCY:.0f} % of a measured {result['precision']} matmul)")
 
 
 def print_table(result: dict[str, Any], console) -> None:
@@ -282,6 +387,7 @@ def print_table(result: dict[str, Any], console) -> None:
         ("settings", f"{result['img_size']} px, batch {result['batch']}, {result['precision']}"
                      f"{', compiled' if result['compile'] else ''}{', channels_last' if result['channels_last'] else ''}"),
         ("train img/s", f"{result['train_img_per_s']:.2f}  ({1000 * result['train_s_per_iter']:.1f} ms/iter)"),
+        ("estimated before running", _estimate_text(result)),
         ("inference img/s", f"{result['infer_img_per_s']:.2f}"),
         ("peak memory", f"{result['peak_mem_mb']:.0f} MiB ({result['peak_mem_kind']})"),
         ("FLOPs / train iter", f"{result['train_flops_per_iter'] / 1e9:.2f} GFLOP"),

@@ -44,7 +44,11 @@ def test_bench_cli_prints_the_table_writes_json_and_takes_a_peak(cli, tmp_path):
 
 class RecordingProgress:
     def __init__(self):
-        self.phases, self.first = [], []
+        self.phases, self.first, self.estimates = [], [], []
+
+    def estimate(self, seconds, flops, flops_per_s, iterations):
+        assert not self.phases, "the estimate comes before anything is built for real"
+        self.estimates.append((seconds, flops, flops_per_s, iterations))
 
     def phase(self, name, total):
         self.phases.append([name, total, 0])
@@ -62,9 +66,43 @@ def test_bench_reports_each_phase_and_the_first_iteration_before_the_rest():
     size, sets = families.bench_settings("stargan")
     progress = RecordingProgress()
     run_bench("stargan", img_size=size, batch=2, device="cpu", steps=2, warmup=1, overrides=sets, progress=progress)
-    # every phase is filled exactly: 1 warm-up + 2 timed training iterations, 1 + 2 translations, 2 counted iterations
-    assert progress.phases == [["warm-up", 1, 1], ["training (timed)", 2, 2], ["inference", 3, 3], ["FLOP count", 2, 2]]
+    # every phase is filled exactly: the setup, 1 warm-up + 2 timed training iterations, 1 + 2 translations, 2 counted
+    assert progress.phases == [["setup (build, trial step)", 1, 1], ["warm-up", 1, 1], ["training (timed)", 2, 2],
+                               ["inference", 3, 3], ["FLOP count", 2, 2]]
     assert len(progress.first) == 1 and progress.first[0][0] > 0 and progress.first[0][1] == 4
+    [(seconds, flops, rate, iterations)] = progress.estimates
+    assert flops > 0 and rate > 0 and seconds == pytest.approx(flops / rate) and iterations == 5
+
+
+@pytest.mark.parametrize("model", families.model_names())
+def test_every_family_train_step_is_counted_on_the_meta_device(model):
+    # the up-front estimate builds the model on "meta" and runs its train step there; a family where that fails
+    # gets no estimate (silently, in the bench), which this test turns into a failure
+    from ganzoo.bench import meta_train_flops
+
+    assert meta_train_flops(families.tiny_recipe(model)) > 0
+
+
+@pytest.mark.parametrize("model", ["stargan_v2", "cyclegan"])
+def test_the_meta_count_equals_the_count_of_a_real_iteration(model):
+    # stargan_v2: R1's double backward; cyclegan: two generators, pools of fakes, identity losses
+    import torch
+
+    from ganzoo.bench import flop_counter, meta_train_flops
+    from ganzoo.data_stream import build_dataset, step_batches
+    from ganzoo.step_context import StepContext
+
+    recipe = families.tiny_recipe(model)
+    dataset = build_dataset(recipe, "train")
+    real = families.model_class(model)(recipe, dataset.domains)
+    real.build()
+    cpu = torch.device("cpu")
+    ctx = StepContext(cpu, "fp32", real.build_optimizers())
+    batch = next(iter(step_batches(dataset, real, recipe, start_step=0, device=cpu)))
+    with flop_counter() as counter:
+        real.current_step = 0
+        real.train_step(batch, 0, ctx)
+    assert meta_train_flops(recipe, 0) == counter.get_total_flops() > 0
 
 
 def test_bench_cli_announces_a_slow_first_iteration_with_an_estimate(monkeypatch):
@@ -78,3 +116,8 @@ def test_bench_cli_announces_a_slow_first_iteration_with_an_estimate(monkeypatch
                                       *cli_args("stargan")])
     assert result.exit_code == 0, result.output
     assert "note: one training iteration took" in result.stderr and "still to run" in result.stderr, result.stderr
+    # and before it, the estimate: FLOPs per iteration at this CPU's measured rate, for the 3 training iterations (1 warm-up, 1 timed, 1 counted)
+    said = " ".join(result.stderr.split())  # rich wraps the notes at the console's width
+    assert "note: this configuration is about" in said and "so the 3 training iterations take about" in said, said
+    assert said.index("this configuration") < said.index("one training iteration took")
+    assert "estimated before running" in result.stdout and "ms/iter" in result.stdout

@@ -10,12 +10,14 @@ import typer
 from ganzoo.console import err, friendly, out, registry
 from ganzoo.errors import GanzooError
 
-#: A first training iteration slower than this (seconds) is announced with an estimate of the rest.
+#: A training iteration estimated (before anything runs) or measured (the first one) to take this many seconds or
+#: more is announced, with how long the rest will take.
 SLOW_ITERATION_S = 20.0
 
 
 class RichProgress:
-    """``ganzoo bench``'s bars on stderr: one per phase (warm-up, timed training, inference, FLOP count)."""
+    """``ganzoo bench``'s bars on stderr: one per phase (setup, warm-up, timed training, inference, FLOP count),
+    and notes when an iteration will be (or was) slow."""
 
     def __init__(self, device: str):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -49,6 +51,30 @@ class RichProgress:
                 "--warmup 0, or a smaller --img-size / --batch.", highlight=False)
 
 
+    def estimate(self, seconds_per_iteration: float, flops: int, flops_per_s: float, iterations: int) -> None:
+        if seconds_per_iteration >= SLOW_ITERATION_S:
+            self.bars.console.print(
+                f"[yellow]note:[/] this configuration is about {_flops_text(flops)} per training iteration; on this CPU "
+                f"(~{flops_per_s / 1e9:.0f} GFLOP/s achievable, measured) that is about {_duration(seconds_per_iteration)} "
+                f"per iteration, so the {iterations} training iterations take about {_duration(seconds_per_iteration * iterations)} "
+                f"(plus inference). For a quicker look use {'--steps 1 --warmup 0, or ' if iterations > 2 else ''}a "
+                "smaller --img-size / --batch.", highlight=False)
+
+
+def _flops_text(flops: float) -> str:
+    if flops >= 1e12:
+        return f"{flops / 1e12:.1f} TFLOP"
+    return f"{flops / 1e9:.0f} GFLOP" if flops >= 1e10 else f"{flops / 1e9:.2f} GFLOP"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def register_commands(app) -> None:
     @app.command()
     @friendly
@@ -65,7 +91,8 @@ def register_commands(app) -> None:
         set_: List[str] = typer.Option([], "--set", help="override a recipe key, e.g. --set networks.generator.dim_in=16"),
         json_path: Optional[Path] = typer.Option(None, "--json", help="also write the results as JSON here"),
     ):
-        """Training and inference img/s, peak memory, FLOPs per iteration and MFU of one model."""
+        """Training and inference img/s, peak memory, FLOPs per iteration and MFU of one model (on a CPU, an estimate
+        of the seconds per iteration first, made before anything runs)."""
         import json
 
         from ganzoo.bench import print_table, run_bench

@@ -10,7 +10,9 @@ judge images, independently of that generator:
   * a noisier grey background (blurred value noise plus per-pixel noise, luminance only, so its chroma stays near 0);
   * 64 px by default (``--size``), translated the way ``ganzoo translate --keep-size`` translates an input of
     another size with a fixed-size model: resized to ``model.image_size`` (bilinear, antialiased, with
-    :class:`ganzoo.tiling.SizePlan`), translated, resized back, and judged at the input's size.
+    :class:`ganzoo.tiling.SizePlan`), translated, resized back, and judged at the input's size (for a model
+    trained at 64 px, pick another ``--size``; fully convolutional families, which ``--keep-size`` would run at 64
+    px, are judged through the same resize here).
 
 What is shared with the first judge is the judging: :data:`FAMILY_HUES`, :func:`foreground_mask` (silhouette by
 chroma) and :func:`colour_family_of` (dominant hue) from ganzoo.data.shapes. The renderer checks itself:
@@ -34,9 +36,9 @@ import torch
 import torch.nn.functional as F
 
 from ganzoo.data.shapes import FAMILY_HUES, colour_family_of, foreground_mask
+from ganzoo.errors import GanzooError
 
 SUPERSAMPLE = 4  # inside tests at 4x4 points per pixel: the coverage is antialiased
-KINDS = ("ellipse", "ring", "crescent", "arrow", "l_shape", "rounded_rect", "blob", "thin_bar")
 TEXTURES = ("noise", "waves", "dots", "gradient")
 HUE_JITTER = 6.0  # degrees; families are >= 30 degrees apart
 # Shades have chroma (saturation * value) >= 0.7 * 0.55 = 0.385, well above foreground_mask's 0.24 cut.
@@ -59,7 +61,7 @@ def _box(u, v, half_u, half_v, corner=0.0):
 
 def ellipse(u, v, rng):
     minor = rng.uniform(0.45, 0.7)
-    return (u / 1.0) ** 2 + (v / minor) ** 2 <= 1.0
+    return u**2 + (v / minor) ** 2 <= 1.0
 
 
 def ring(u, v, rng):
@@ -110,7 +112,7 @@ def thin_bar(u, v, rng):
 
 SHAPES = {"ellipse": ellipse, "ring": ring, "crescent": crescent, "arrow": arrow, "l_shape": l_shape,
           "rounded_rect": rounded_rect, "blob": blob, "thin_bar": thin_bar}
-assert tuple(SHAPES) == KINDS
+KINDS = tuple(SHAPES)
 
 
 # ---------------------------------------------------------------- textures and background
@@ -207,8 +209,12 @@ def mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
 def ground_truth_iou(families: list[str], num: int = 150, size: int = 64, seed: int = 0) -> float:
     """Mean IoU of foreground_mask on the rendered (untranslated) images vs their true masks: the judge's own
     segmentation error, which should be small (>= 0.95)."""
-    judge = render_set(families, num, size, seed)
-    return sum(mask_iou(foreground_mask(x), m) for x, m in zip(judge["images"], judge["masks"])) / num
+    return _segmentation_iou(render_set(families, num, size, seed))
+
+
+def _segmentation_iou(judge: dict) -> float:
+    ious = [mask_iou(foreground_mask(x), m) for x, m in zip(judge["images"], judge["masks"])]
+    return sum(ious) / max(len(ious), 1)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -235,7 +241,8 @@ def evaluate_model(model, num: int = 150, size: int = 64, seed: int = 0, judge_s
     target, generator=...)``): every item into every other family, as in quickstart_quality.evaluate."""
     unknown = [d for d in model.domains if d not in FAMILY_HUES]
     if unknown:
-        raise ValueError(f"The second shapes judge needs colour-family domains; this model has {unknown}.")
+        raise GanzooError(f"The second shapes judge needs colour-family domains ({', '.join(FAMILY_HUES)}); "
+                          f"this model's domains include {', '.join(unknown)}.")
     judge = render_set(list(model.domains), num, size, judge_seed)
     gen = torch.Generator().manual_seed(seed)
     correct = total = 0
@@ -257,7 +264,7 @@ def evaluate_model(model, num: int = 150, size: int = 64, seed: int = 0, judge_s
         "iou_at_least_0.8": sum(i >= 0.8 for i in ious) / max(len(ious), 1),
         "translations": total,
         "mean_iou_by_kind": {k: round(sum(v) / len(v), 4) for k, v in by_kind.items() if v},
-        "ground_truth_iou": ground_truth_iou(list(model.domains), num, size, judge_seed),
+        "ground_truth_iou": _segmentation_iou(judge),
         "size": size,
         "model_image_size": model.image_size,
     }

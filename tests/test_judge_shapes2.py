@@ -7,10 +7,12 @@ import importlib.util
 import math
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from ganzoo.data.shapes import FAMILY_HUES, colour_family_of
+from ganzoo.errors import GanzooError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,3 +108,8 @@ def test_blurred_blobs_and_uncoloured_outputs_score_low():
 def test_two_domain_models_only_target_the_other_domain():
     result = judge.evaluate_model(StandIn(domains=("orange", "purple")), num=16)
     assert result["translations"] == 16 and result["colour_accuracy"] == 1.0
+
+
+def test_refuses_domains_that_are_not_colour_families():
+    with pytest.raises(GanzooError, match="colour-family domains"):
+        judge.evaluate_model(StandIn(domains=("cat", "dog")), num=4)

@@ -17,7 +17,8 @@ judge images, independently of that generator:
 What is shared with the first judge is the judging: :data:`FAMILY_HUES`, :func:`foreground_mask` (silhouette by
 chroma) and :func:`colour_family_of` (dominant hue) from ganzoo.data.shapes. The renderer checks itself:
 :func:`ground_truth_iou` is the IoU of ``foreground_mask`` on the rendered images vs their true masks, which should
-be >= 0.95, or the judge would be measuring its own segmentation error.
+be >= 0.95, or the judge would be measuring its own segmentation error; ``resized_source_iou`` is the same for the
+sources resized to the model's size and back, the most a translator can keep through that resize.
 
     python benchmarks/judge_shapes2.py RUN_DIR_OR_MODEL [--num 150] [--size 64] [--json out.json] [--grid grid.png]
 """
@@ -37,6 +38,7 @@ import torch.nn.functional as F
 
 from ganzoo.data.shapes import FAMILY_HUES, colour_family_of, foreground_mask
 from ganzoo.errors import GanzooError
+from ganzoo.tiling import SizePlan, resize_to
 
 SUPERSAMPLE = 4  # inside tests at 4x4 points per pixel: the coverage is antialiased
 TEXTURES = ("noise", "waves", "dots", "gradient")
@@ -212,8 +214,14 @@ def ground_truth_iou(families: list[str], num: int = 150, size: int = 64, seed: 
     return _segmentation_iou(render_set(families, num, size, seed))
 
 
-def _segmentation_iou(judge: dict) -> float:
-    ious = [mask_iou(foreground_mask(x), m) for x, m in zip(judge["images"], judge["masks"])]
+def _segmentation_iou(judge: dict, image_size: int | None = None) -> float:
+    """Mean IoU of foreground_mask vs the true masks; with ``image_size``, of the images resized there and back
+    (what a model that changed nothing but the colour could reach through the resize)."""
+    images = judge["images"]
+    if image_size is not None:
+        size = images.shape[-1]
+        images = resize_to(resize_to(images, image_size, image_size), size, size)
+    ious = [mask_iou(foreground_mask(x), m) for x, m in zip(images, judge["masks"])]
     return sum(ious) / max(len(ious), 1)
 
 
@@ -223,8 +231,6 @@ def _segmentation_iou(judge: dict) -> float:
 def translate_resized(model, images: torch.Tensor, target: int, generator: torch.Generator) -> torch.Tensor:
     """``images`` into domain ``target`` as ``ganzoo translate --keep-size`` does for a fixed-size model: resized to
     ``model.image_size`` (bilinear, antialiased), translated, resized back to their own size."""
-    from ganzoo.tiling import SizePlan
-
     plan = SizePlan(model.image_size, keep_size=True)
     device = getattr(model, "device", "cpu")
     batch = torch.stack([plan.prepare(x) for x in images]).to(device)
@@ -265,6 +271,7 @@ def evaluate_model(model, num: int = 150, size: int = 64, seed: int = 0, judge_s
         "translations": total,
         "mean_iou_by_kind": {k: round(sum(v) / len(v), 4) for k, v in by_kind.items() if v},
         "ground_truth_iou": _segmentation_iou(judge),
+        "resized_source_iou": _segmentation_iou(judge, model.image_size),
         "size": size,
         "model_image_size": model.image_size,
     }

@@ -93,6 +93,7 @@ def test_oracle_scores_high_and_goes_through_the_resize_path():
     assert result["colour_accuracy"] == 1.0 and result["mean_iou"] > 0.85
     assert result["translations"] == 48 * 2 and set(result["mean_iou_by_kind"]) == set(judge.KINDS)
     assert result["ground_truth_iou"] >= 0.95
+    assert abs(result["resized_source_iou"] - result["mean_iou"]) < 0.02  # recolouring keeps what the resize kept
 
 
 def test_blurred_blobs_and_uncoloured_outputs_score_low():

@@ -18,8 +18,8 @@ What is shared with the first judge is the judging: :data:`FAMILY_HUES`, :func:`
 chroma) and :func:`colour_family_of` (dominant hue) from ganzoo.data.shapes. The renderer checks itself:
 :func:`ground_truth_iou` is the IoU of ``foreground_mask`` on the rendered images vs their true masks, which should
 be >= 0.95 (0.984 at 64 px for red, green, blue; 0.970 at 32 px), or the judge would be measuring its own
-segmentation error; ``resized_source_iou`` is the same for the
-sources resized to the model's size and back, the most a translator can keep through that resize.
+segmentation error; ``resized_source_iou`` is the same for the sources resized to the model's size and back, the
+most a translator can keep through that resize.
 
     python benchmarks/judge_shapes2.py RUN_DIR_OR_MODEL [--num 150] [--size 64] [--json out.json] [--grid grid.png]
 """

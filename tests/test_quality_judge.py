@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 from ganzoo.recipe import load_recipe
@@ -41,3 +42,21 @@ def test_judge_scores_identity_and_oracle_translators(tiny_recipe, tmp_path, mon
     monkeypatch.setattr(StarGANv2, "translate", oracle)
     good = judge.evaluate(str(tmp_path / "run"), num_val=30)
     assert good["colour_accuracy"] > 0.9 and good["mean_iou"] > 0.9
+
+
+def test_report_has_both_judges_and_exit_status_checks_both(tiny_recipe, tmp_path, monkeypatch, capsys):
+    judge = load_judge()
+    Trainer(load_recipe(tiny_recipe({"train": {"steps": 1, "sample_every": 0}})), tmp_path / "run", quiet=True).run()
+    from ganzoo_stargan_v2.model import StarGANv2
+
+    monkeypatch.setattr(StarGANv2, "translate", lambda self, images, target, **kw: images)  # identity: colour never right
+    ours = judge.evaluate(str(tmp_path / "run"), num_val=24)
+    assert judge.main([str(tmp_path / "run"), "--num-val", "24", "--json", str(tmp_path / "q.json")]) == 1
+    report = json.loads((tmp_path / "q.json").read_text())
+    assert {key: report[key] for key in ours} == ours  # the first judge's keys and numbers as before
+    second = report["second_judge"]
+    assert second["translations"] == 24 * 2 and second["colour_accuracy"] == 0.0 and second["mean_iou"] > 0.6
+    assert set(second["mean_iou_by_kind"]) == set(judge.second_judge().KINDS)
+    capsys.readouterr()
+    assert judge.main([str(tmp_path / "run"), "--num-val", "24", "--skip-second-judge"]) == 1
+    assert "second_judge" not in capsys.readouterr().out

@@ -61,13 +61,6 @@ FOREGROUND_CHROMA = 0.24
 
 TEXTURES = ("solid", "stripes", "checker", "spots", "radial", "linear")
 
-# ``variety``: "classic" is the set as it always was (the judge's held-out images are drawn so); "wide" trains
-# models for images not drawn by this module: besides the nine outlines, random concave polygons, outlines
-# stretched up to 4:1, objects down to 6 % of the image, and background luminance noise up to 5x stronger
-# with a blotchy low-frequency part (still grey: the chroma cut keeps working).
-VARIETIES = ("classic", "wide")
-WIDE_SMALLEST_AREA = 0.06
-
 
 def _regular_polygon(sides: int, start: float = -math.pi / 2) -> np.ndarray:
     angles = start + np.arange(sides) * (2 * math.pi / sides)
@@ -106,29 +99,6 @@ SHAPES: dict[str, np.ndarray] = {
     "diamond": _regular_polygon(4) * (0.62, 1.0),
     "heart": _heart(),
 }
-
-
-def _wide_outline(rng: random.Random, outline: np.ndarray) -> np.ndarray:
-    """For ``variety="wide"``: a random concave polygon instead of ``outline`` (a third of the time), then a
-    random stretch along one axis (half of the time)."""
-    if rng.random() < 1 / 3:
-        corners = rng.randint(5, 10)
-        angles = [2 * math.pi * (k + rng.uniform(-0.3, 0.3)) / corners for k in range(corners)]
-        radii = [rng.uniform(0.3, 1.0) for _ in range(corners)]
-        outline = np.array([[r * math.cos(a), r * math.sin(a)] for r, a in zip(radii, angles)])
-    if rng.random() < 0.5:
-        outline = outline * np.array([1.0, rng.uniform(0.25, 1.0)])
-    return outline
-
-
-def _wide_background_noise(rng: random.Random, size: int) -> np.ndarray:
-    """Luminance noise for ``variety="wide"``: per-pixel noise of up to 0.06 plus blotches (a 4x4 grid of
-    random levels, bilinearly enlarged) of up to 0.08."""
-    noise = np.random.default_rng(rng.getrandbits(32))
-    pixels = noise.standard_normal((size, size), dtype=np.float32) * rng.uniform(0.0, 0.06)
-    coarse = (noise.standard_normal((4, 4)) * rng.uniform(0.0, 0.08)).astype(np.float32)
-    blotches = np.asarray(Image.fromarray(coarse).resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
-    return pixels + blotches
 
 
 def _polygon_area(points: np.ndarray) -> float:
@@ -190,27 +160,22 @@ def _draw_checker(canvas: _Canvas, origin, along, across, period: float, reach: 
     return canvas.coverage().astype(np.float32) / 255.0
 
 
-def render_item(rng: random.Random, size: int, family: str, variety: str = "classic") -> tuple[np.ndarray, np.ndarray]:
+def render_item(rng: random.Random, size: int, family: str) -> tuple[np.ndarray, np.ndarray]:
     """Draw one item: ``(image (size, size, 3) uint8, coverage (size, size) uint8)``.
 
     ``coverage`` is the object's antialiased silhouette (255 = fully inside).
-    All randomness comes from ``rng``. ``variety="wide"`` (see :data:`VARIETIES`) also draws random concave
-    outlines, stretched and smaller objects and noisier backgrounds; ``"classic"`` draws exactly what it always did.
+    All randomness comes from ``rng``.
     """
     # --- the object's outline: kind, rotation, area, position
     kind = rng.choice(list(SHAPES))
-    unit, unit_area, smallest_area = SHAPES[kind], _SHAPE_AREAS[kind], AREA_RANGE[0]
-    if variety == "wide":
-        unit = _wide_outline(rng, unit)
-        unit_area, smallest_area = _polygon_area(unit), WIDE_SMALLEST_AREA
     angle = rng.uniform(0.0, 2 * math.pi)
     rotation = np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]])
-    outline = unit @ rotation
+    outline = SHAPES[kind] @ rotation
     extent = outline.max(axis=0) - outline.min(axis=0)
     largest_scale = (size - 2 * MARGIN) / float(extent.max())  # so the object fits inside
-    largest_area = min(AREA_RANGE[1], largest_scale**2 * unit_area / size**2)
-    area = rng.uniform(smallest_area, largest_area) if largest_area > smallest_area else largest_area
-    scale = math.sqrt(area * size**2 / unit_area)
+    largest_area = min(AREA_RANGE[1], largest_scale**2 * _SHAPE_AREAS[kind] / size**2)
+    area = rng.uniform(AREA_RANGE[0], largest_area) if largest_area > AREA_RANGE[0] else largest_area
+    scale = math.sqrt(area * size**2 / _SHAPE_AREAS[kind])
     outline = outline * scale
     low, high = outline.min(axis=0), outline.max(axis=0)
     offset = np.array([rng.uniform(MARGIN - low[i], size - MARGIN - high[i]) for i in range(2)])
@@ -266,8 +231,6 @@ def render_item(rng: random.Random, size: int, family: str, variety: str = "clas
     tint = np.array([rng.uniform(-0.01, 0.01) for _ in range(3)], dtype=np.float32)
     noise = np.random.default_rng(rng.getrandbits(32)).standard_normal((size, size), dtype=np.float32) * 0.012
     luminance = grey + tilt * ((xs / size - 0.5) * across[0] + (ys / size - 0.5) * across[1]) + noise
-    if variety == "wide":
-        luminance = luminance + _wide_background_noise(rng, size)
     background = luminance[..., None] + tint
 
     alpha = (coverage.astype(np.float32) / 255.0)[..., None]
@@ -291,7 +254,6 @@ class ShapesDataset(ImageDataset):
         num_val: int = 200,
         seed: int = 0,
         flip: bool = True,
-        variety: str = "classic",
     ):
         if split not in SPLITS:
             raise DataError(f'Unknown split "{split}" for the shapes dataset.{did_you_mean(split, SPLITS)} Splits: {", ".join(SPLITS)}.')
@@ -306,9 +268,6 @@ class ShapesDataset(ImageDataset):
                 )
         if not domains or len(set(domains)) != len(domains):
             raise DataError(f"Shapes data.domains must be distinct colour families, got {domains}.")
-        if variety not in VARIETIES:
-            raise DataError(f'Unknown shapes variety "{variety}" in data.variety.{did_you_mean(variety, VARIETIES)} '
-                            f"Varieties: {', '.join(VARIETIES)}.")
         count = num_train if split == "train" else num_val
         if count < 1:
             raise DataError(f"Shapes num_{split} must be at least 1, got {count}.")
@@ -317,7 +276,6 @@ class ShapesDataset(ImageDataset):
         self.domains = domains
         self.seed = seed
         self.flip = flip
-        self.variety = variety
         self.labels = [i % len(domains) for i in range(count)]
 
     def render(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -326,7 +284,7 @@ class ShapesDataset(ImageDataset):
             raise IndexError(f"shapes item {index} out of range (0..{len(self.labels) - 1})")
         # String seeds are hashed with SHA-512: the same in every process, unlike hash().
         rng = random.Random(f"ganzoo-shapes/{self.seed}/{self.split}/{index}")
-        return render_item(rng, self.image_size, self.domains[self.labels[index]], self.variety)
+        return render_item(rng, self.image_size, self.domains[self.labels[index]])
 
     def load(self, index: int, rng: random.Random | None = None) -> torch.Tensor:
         image, _ = self.render(index)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import random
@@ -56,6 +57,16 @@ def pick_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise GanzooError(f'train.device is "{name}" but no CUDA GPU is visible; use --set train.device=cpu or auto.')
     return device
+
+
+def cpu_compiler() -> str | None:
+    """The C++ compiler torch.compile would build CPU kernels with (CXX, else g++ ...), or None if there is none."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        return get_cpp_compiler("cpu")
+    except Exception:  # its own error when none is found; any other failure means the same here
+        return None
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
@@ -199,7 +210,16 @@ class Trainer:
             if self.dist.is_main:  # even with --quiet: the run does not start from scratch
                 note = f" ({', '.join(fresh)} not in it: freshly initialised)" if fresh else ""
                 self.console.print(f"initialised from {self.init_from}{note}", highlight=False)
-        if cfg.compile:
+        compile_nets = cfg.compile
+        if compile_nets and self.device.type == "cpu" and cpu_compiler() is None:
+            compile_nets = False
+            if not self.quiet:
+                self.console.print("[yellow]note:[/] train.compile is on, but torch.compile needs a C++ compiler on a CPU "
+                                   "and none was found (set CXX or install g++ or clang++); training uncompiled.",
+                                   highlight=False)
+        if compile_nets:
+            if self.device.type == "cpu":  # torch's "No CUDA runtime is found" warning means nothing to a CPU run
+                logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
             # Module.compile() compiles in place: state_dict keys (and so checkpoints) stay unchanged.
             for net in self.model.nets.values():
                 net.compile()

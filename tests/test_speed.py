@@ -204,3 +204,26 @@ def test_compiled_networks_train_like_eager_ones_through_the_r1_penalty(tiny_rec
         assert "loss/D/reg" in losses
         for k in losses:
             assert line_b[k] == pytest.approx(line_a[k], rel=1e-4, abs=1e-5), k
+
+
+def test_cpu_compiler_is_none_where_cxx_names_no_compiler(monkeypatch):
+    from ganzoo.trainer import cpu_compiler
+
+    monkeypatch.setenv("CXX", "/nonexistent/g++")
+    assert cpu_compiler() is None
+
+
+def test_compile_without_a_cpu_compiler_trains_uncompiled_and_says_so(tiny_recipe, tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import ganzoo.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "cpu_compiler", lambda: None)
+    out = io.StringIO()
+    recipe = load_recipe(tiny_recipe({"train": {"steps": 1, "sample_every": 0, "compile": True}}))
+    trainer = Trainer(recipe, tmp_path / "run", console=Console(file=out, width=200))
+    trainer._setup()
+    assert all(getattr(net, "_compiled_call_impl", None) is None for net in trainer.model.nets.values())
+    assert "torch.compile needs a C++ compiler" in out.getvalue() and "training uncompiled" in out.getvalue()

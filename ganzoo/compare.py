@@ -111,7 +111,8 @@ def _recipe_for(model_cls, name: str, data_root: Path, domains: list[str], steps
     doc["data"] = {"name": "imagefolder", "root": str(data_root), "domains": domains,
                    "image_size": image_size or recipe.data.image_size, "batch_size": recipe.data.batch_size}
     steps = steps or recipe.train.steps
-    doc["train"].update(steps=steps, checkpoint_every=steps, sample_every=0, device=device)
+    # Uncompiled: every family alike, and compiling pays only over runs longer than a compare's usual budget.
+    doc["train"].update(steps=steps, checkpoint_every=steps, sample_every=0, device=device, compile=False)
     if doc["optim"].get("decay_start") is not None:  # the preset's decay point, scaled to the new budget
         doc["optim"]["decay_start"] = int(doc["optim"]["decay_start"] * steps / max(1, recipe.train.steps))
     return recipe_from_dict(doc, source=f"{recipe_path} (compare)")

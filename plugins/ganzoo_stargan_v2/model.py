@@ -42,7 +42,7 @@ class StarGANv2Losses(StrictModel):
     cyc: float = Field(1.0, ge=0)
     ds_decay_steps: int | None = Field(None, ge=1, description="λ_ds reaches 0 after this many steps (default: train.steps)")
     # Lazy regularisation (Karras et al., StyleGAN2): R1 on every k-th iteration only, weighted k x, for about the
-    # same regularisation at less cost. Not in the official solver (k = 1 there); the quickstart recipe uses it.
+    # same regularisation at less cost. Not in the official solver (k = 1 there), off in every shipped recipe.
     r1_every: int = Field(1, ge=1, le=1000, description="R1 on every k-th iteration only, weighted k x (official: 1)")
 
 

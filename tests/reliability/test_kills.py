@@ -43,7 +43,7 @@ TINY_QUICKSTART = {
     },
     "data": {"image_size": 16, "batch_size": 2, "num_train": 24, "num_val": 6},
     "train": {"steps": STEPS, "checkpoint_every": 1, "keep_checkpoints": 2, "sample_every": 7, "log_every": 1,
-              "seed": 3, "threads": 1, "loggers": ["jsonl", "tensorboard"]},
+              "seed": 3, "threads": 1, "compile": False, "loggers": ["jsonl", "tensorboard"]},
 }
 
 # Runs the real CLI with a SIGKILL planted at an exact point: "write" kills after the 3rd weights file of a

@@ -4,7 +4,8 @@
         [--variant NAME=KEY=VALUE,KEY=VALUE ...] [--rounds 5] [--iters 10] [--warmup 3] [--threads N] [--json FILE]
 
 Each variant is a trainer built as ``ganzoo run`` builds it (``Trainer._setup``: networks, optimisers, precision,
-compile, memory format, EMA) with the same seed and one batch already in memory. After its own warm-up (compiling
+compile, memory format, EMA) with the same seed and one batch already in memory (converted to
+channels_last too where the variant sets train.channels_last). After its own warm-up (compiling
 included, timed separately and reported), the variants run ``--iters`` iterations each in turn, ``--rounds`` times
 (A, B, A, B, ...), so load on the machine falls on all of them alike. Printed per variant: the median seconds per
 iteration over the rounds, the warm-up seconds, and the ratio to the first variant.

@@ -55,17 +55,6 @@ def cpu_description() -> dict:
             "avx512f": "avx512f" in flags, "threads": torch.get_num_threads()}
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        times.append(time.perf_counter() - t0)
-    return 2 * n**3 / min(times) / 1e9
-
-
 def category(op: str) -> str:
     name = op.split("::")[-1].lower()
     for label, keys in CATEGORIES:
@@ -90,7 +79,7 @@ def main() -> None:
 
     from torch.profiler import ProfilerActivity, profile
 
-    from ganzoo.bench import flop_counter
+    from ganzoo.bench import flop_counter, matmul_flops_per_s
     from ganzoo.recipe import load_recipe
     from ganzoo.trainer import Trainer, update_ema
 
@@ -130,7 +119,7 @@ def main() -> None:
                 iteration(args.warmup + args.iters + 1 + i)
 
     seconds = statistics.median(times)
-    peak = matmul_gflops()
+    peak = matmul_flops_per_s(n=2048, repeats=5) / 1e9
     events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
     total_us = sum(e.self_cpu_time_total for e in events)
     by_category: dict[str, float] = {}

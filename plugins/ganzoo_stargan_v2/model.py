@@ -187,7 +187,6 @@ class StarGANv2(
                 out = D(x_real, y_org)
                 loss_real = vanilla(out, True)
             loss_reg = r1(out, x_real, ctx.scaler)
-            weight_reg = self.losses.r1 * self.losses.r1_every
         else:
             with ctx.autocast():
                 loss_real = vanilla(D(x_real, y_org), True)
@@ -198,8 +197,8 @@ class StarGANv2(
             loss_fake = vanilla(out, False)
         loss = self.losses.adv * (loss_real + loss_fake)
         logs = {"real": loss_real.detach(), "fake": loss_fake.detach()}
-        if regularize:
-            loss = loss + weight_reg * loss_reg
+        if regularize:  # lazy R1: every r1_every-th iteration, weighted that many times
+            loss = loss + self.losses.r1 * self.losses.r1_every * loss_reg
             logs["reg"] = loss_reg.detach()
         return loss, logs
 

@@ -214,17 +214,24 @@ class StarGANv2(
             # style reconstruction
             loss_sty = (E(x_fake, y_trg).float() - s_trg.float()).abs().mean()
             # diversity sensitive: the second output is a constant target (the official code detaches it;
-            # computing it without a graph gives the same value for less work)
-            with torch.no_grad():
-                x_fake2 = G(x_real, self.style(y_trg, **second), masks=masks)
-            loss_ds = (x_fake.float() - x_fake2.float()).abs().mean()
+            # computing it without a graph gives the same value for less work). Once λ_ds has decayed to 0
+            # (or is 0) it adds nothing to the gradient, so the generator's third forward is skipped.
+            loss_ds = None
+            if lambda_ds > 0:
+                with torch.no_grad():
+                    x_fake2 = G(x_real, self.style(y_trg, **second), masks=masks)
+                loss_ds = (x_fake.float() - x_fake2.float()).abs().mean()
             # cycle consistency with the source's own style; official: masks of x_fake (no gradient, fp32)
             fake_masks = self.face_masks(x_fake.detach()) if masks is not None else None
             x_rec = G(x_fake, E(x_real, y_org), masks=fake_masks)
             loss_cyc = (x_rec.float() - x_real.float()).abs().mean()
         l = self.losses
-        loss = l.adv * loss_adv + l.sty * loss_sty - lambda_ds * loss_ds + l.cyc * loss_cyc
-        return loss, {"adv": loss_adv.detach(), "sty": loss_sty.detach(), "ds": loss_ds.detach(), "cyc": loss_cyc.detach()}
+        loss = l.adv * loss_adv + l.sty * loss_sty + l.cyc * loss_cyc
+        logs = {"adv": loss_adv.detach(), "sty": loss_sty.detach(), "cyc": loss_cyc.detach()}
+        if loss_ds is not None:
+            loss = loss - lambda_ds * loss_ds
+            logs["ds"] = loss_ds.detach()
+        return loss, logs
 
     def train_step(self, batch, step, ctx):
         x, y = batch["x"], batch["y"]

@@ -616,3 +616,15 @@ def test_cli_convert_then_load_and_translate(tmp_path, cli):
     assert Image.open(tmp_path / "out" / "x.png").size == (c["img_size"], c["img_size"])
     again = cli("convert", "stargan_v2", str(ema_file), str(tmp_path / "model"))
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_nearest_upsampling_equals_interpolate_in_values_and_gradients(dtype):
+    from ganzoo_stargan_v2.networks import upsample_nearest2x
+
+    x = torch.randn(3, 5, 7, 6, dtype=dtype, requires_grad=True)
+    grad = torch.randn(3, 5, 14, 12, dtype=dtype)
+    expected = F.interpolate(x, scale_factor=2, mode="nearest")
+    got = upsample_nearest2x(x)
+    assert torch.equal(got, expected)
+    assert torch.equal(torch.autograd.grad(got, x, grad)[0], torch.autograd.grad(expected, x, grad)[0])

@@ -93,7 +93,6 @@ def upsample_nearest2x(x: torch.Tensor) -> torch.Tensor:
     return _Nearest2x.apply(x)
 
 
-
 class ResBlk(nn.Module):
     """Pre-activation residual block used by the encoder, style encoder and discriminator.
 

@@ -15,7 +15,9 @@ iteration (model.train_step + schedules + EMA), exactly what `ganzoo run` execut
 
 StarGAN v1 iterations are timed in blocks of n_critic (one G step per block), so --iters counts blocks.
 
-Prints the mean seconds per iteration of each and the ratio ours / plain (target <= 1.0).
+Prints the mean seconds per iteration of each and the ratio ours / plain (target <= 1.0), and the FLOPs of one
+iteration of each (``torch.utils.flop_counter``: convolutions and matmuls, forward and backward): their ratio is the
+floor the time ratio can reach by doing less work, so the rest is how fast each side runs that work.
 """
 
 from __future__ import annotations
@@ -232,6 +234,13 @@ def main(argv=None) -> int:
         for _ in range(model.optim.n_critic if args.model == "stargan" else 1):
             one_iteration()
 
+    from ganzoo.bench import flop_counter
+
+    flops = {}
+    for name, fn in (("ours", ours), ("plain", plain)):  # also the warm-up of both (allocator, first-call costs)
+        with flop_counter() as counter:
+            fn()
+        flops[name] = counter.get_total_flops()
     started = time.perf_counter()
     ours()  # warm-up (allocator, first-call costs; compiling with --compile)
     warmup_ours = time.perf_counter() - started
@@ -244,6 +253,8 @@ def main(argv=None) -> int:
             times[name].append(time.perf_counter() - t)
     result = {k: sum(v) / len(v) for k, v in times.items()}
     result["ratio_ours_over_plain"] = result["ours"] / result["plain"]
+    result.update({"gflop_ours": flops["ours"] / 1e9, "gflop_plain": flops["plain"] / 1e9,
+                   "flop_ratio_ours_over_plain": flops["ours"] / flops["plain"]})
     result.update({"model": args.model, "img_size": args.img_size, "batch": args.batch, "iters": args.iters, "threads": torch.get_num_threads(),
                    "widths": "official", "compile": args.compile, "ours_warmup_s": round(warmup_ours, 1)})
     print(json.dumps(result, indent=2))

@@ -179,8 +179,9 @@ class StarGANv2(
         nets = nets or self.nets
         return nets["mapping_network"](z, y) if z is not None else nets["style_encoder"](x_ref, y)
 
-    def discriminator_loss(self, x_real, y_org, y_trg, ctx, *, z=None, x_ref=None, masks=None, regularize=True):
-        G, D = self.nets["generator"], self.nets["discriminator"]
+    def discriminator_loss(self, x_real, y_org, y_trg, x_fake, ctx, *, regularize=True):
+        """D's loss on the real batch (with R1 when ``regularize``) and on ``x_fake`` (no graph to the generator)."""
+        D = self.nets["discriminator"]
         if regularize:
             x_real = x_real.detach().requires_grad_(True)
             with ctx.autocast(), differentiable_twice():  # R1 differentiates this forward twice
@@ -190,10 +191,8 @@ class StarGANv2(
         else:
             with ctx.autocast():
                 loss_real = vanilla(D(x_real, y_org), True)
-        with torch.no_grad(), ctx.autocast():
-            x_fake = G(x_real.detach(), self.style(y_trg, z=z, x_ref=x_ref), masks=masks)
         with ctx.autocast():
-            out = D(x_fake, y_trg)
+            out = D(x_fake.detach(), y_trg)
             loss_fake = vanilla(out, False)
         loss = self.losses.adv * (loss_real + loss_fake)
         logs = {"real": loss_real.detach(), "fake": loss_fake.detach()}
@@ -202,28 +201,25 @@ class StarGANv2(
             logs["reg"] = loss_reg.detach()
         return loss, logs
 
-    def generator_loss(self, x_real, y_org, y_trg, ctx, lambda_ds: float, *, zs=None, x_refs=None, masks=None):
-        G, D, E = self.nets["generator"], self.nets["discriminator"], self.nets["style_encoder"]
-        first = dict(z=zs[0]) if zs is not None else dict(x_ref=x_refs[0])
-        second = dict(z=zs[1]) if zs is not None else dict(x_ref=x_refs[1])
+    def generator_loss(self, x_real, y_org, y_trg, s_trg, x_fake, x_fake2, ctx, lambda_ds: float, *, s_org=None,
+                       masks=None):
+        """G's loss for the fake ``x_fake = G(x_real, s_trg)`` (with its graph); ``x_fake2`` is the diversity term's
+        second fake (a constant: the official code detaches it), None while λ_ds is 0 (it adds nothing then).
+        ``s_org``: the source's own style when the caller has it (a frozen style encoder's constant)."""
+        D, E = self.nets["discriminator"], self.nets["style_encoder"]
         with ctx.autocast():
-            s_trg = self.style(y_trg, **first)
-            x_fake = G(x_real, s_trg, masks=masks)
             out = D(x_fake, y_trg)
             loss_adv = vanilla(out, True)
-            # style reconstruction
-            loss_sty = (E(x_fake, y_trg).float() - s_trg.float()).abs().mean()
-            # diversity sensitive: the second output is a constant target (the official code detaches it;
-            # computing it without a graph gives the same value for less work). Once λ_ds has decayed to 0
-            # (or is 0) it adds nothing to the gradient, so the generator's third forward is skipped.
-            loss_ds = None
-            if lambda_ds > 0:
-                with torch.no_grad():
-                    x_fake2 = G(x_real, self.style(y_trg, **second), masks=masks)
-                loss_ds = (x_fake.float() - x_fake2.float()).abs().mean()
+            # the style of the fake (style reconstruction) and of the source (cycle): one style encoder call
+            if s_org is None:
+                s_fake, s_org = E(torch.cat([x_fake, x_real]), torch.cat([y_trg, y_org])).chunk(2)
+            else:
+                s_fake = E(x_fake, y_trg)
+            loss_sty = (s_fake.float() - s_trg.float()).abs().mean()
+            loss_ds = (x_fake.float() - x_fake2.float()).abs().mean() if x_fake2 is not None else None
             # cycle consistency with the source's own style; official: masks of x_fake (no gradient, fp32)
             fake_masks = self.face_masks(x_fake.detach()) if masks is not None else None
-            x_rec = G(x_fake, E(x_real, y_org), masks=fake_masks)
+            x_rec = self.nets["generator"](x_fake, s_org, masks=fake_masks)
             loss_cyc = (x_rec.float() - x_real.float()).abs().mean()
         l = self.losses
         loss = l.adv * loss_adv + l.sty * loss_sty + l.cyc * loss_cyc
@@ -233,30 +229,65 @@ class StarGANv2(
             logs["ds"] = loss_ds.detach()
         return loss, logs
 
+    def _fakes_without_graph(self, x, styles, masks):
+        """G(x, s) for each style in ``styles``, in one generator call on the stacked batch; no graph."""
+        if not styles:
+            return []
+        k = len(styles)
+        masks = tuple(m.repeat(k, *[1] * (m.dim() - 1)) for m in masks) if masks is not None else None
+        return list(self.nets["generator"](x.repeat(k, 1, 1, 1), torch.cat(styles), masks=masks).chunk(k))
+
     def train_step(self, batch, step, ctx):
+        """The official solver's iteration (D on latent then reference styles; G on latent styles, stepping G, F
+        and E, then on reference styles, stepping G), computed with fewer generator calls. G, F and E change only
+        in the generator steps, so the latent fake the first discriminator step sees is exactly the one the first
+        generator step differentiates: it is computed once, with its graph. The reference fake of the second
+        discriminator step and the latent diversity fake are constants of the same weights: one generator call.
+        tests/test_stargan_v2_step.py checks the result against the official order, parameter for parameter."""
         x, y = batch["x"], batch["y"]
         x_ref, x_ref2, y_trg = batch["x_ref"], batch["x_ref2"], batch["y_ref"]
         # ctx.randn: the same noise per example whether the global batch runs on one process or is split by DDP
         z = ctx.randn(x.shape[0], self.latent_dim, device=x.device)
         z2 = ctx.randn(x.shape[0], self.latent_dim, device=x.device)
         n = self.nets
+        G = n["generator"]
         logs: dict[str, torch.Tensor] = {}
         # official solver: masks of the real batch, once per iteration, for both D steps and both G steps
         masks = self.face_masks(x)
+        lambda_ds = self.lambda_ds(step)
+
+        with frozen(n["discriminator"]), ctx.autocast():
+            s_lat = self.style(y_trg, z=z)
+            x_fake_lat = G(x, s_lat, masks=masks)
+        with torch.no_grad(), ctx.autocast():
+            styles = [self.style(y_trg, x_ref=x_ref)] + ([self.style(y_trg, z=z2)] if lambda_ds > 0 else [])
+            x_fake_ref, *x_fake2_lat = self._fakes_without_graph(x, styles, masks)
 
         regularize = step % self.losses.r1_every == 0
-        with frozen(n["generator"], n["mapping_network"], n["style_encoder"]):
-            d_loss, d_logs = self.discriminator_loss(x, y, y_trg, ctx, z=z, masks=masks, regularize=regularize)
+        with frozen(G, n["mapping_network"], n["style_encoder"]):
+            d_loss, d_logs = self.discriminator_loss(x, y, y_trg, x_fake_lat, ctx, regularize=regularize)
             ctx.optimize(d_loss, "discriminator")
-            d_loss_ref, _ = self.discriminator_loss(x, y, y_trg, ctx, x_ref=x_ref, masks=masks, regularize=regularize)
+            d_loss_ref, _ = self.discriminator_loss(x, y, y_trg, x_fake_ref, ctx, regularize=regularize)
             ctx.optimize(d_loss_ref, "discriminator")
 
-        lambda_ds = self.lambda_ds(step)
         with frozen(n["discriminator"]):
-            g_loss, g_logs = self.generator_loss(x, y, y_trg, ctx, lambda_ds, zs=(z, z2), masks=masks)
+            g_loss, g_logs = self.generator_loss(x, y, y_trg, s_lat, x_fake_lat, (x_fake2_lat or [None])[0], ctx,
+                                                 lambda_ds, masks=masks)
             ctx.optimize(g_loss, "generator", "mapping_network", "style_encoder")
         with frozen(n["discriminator"], n["mapping_network"], n["style_encoder"]):
-            g_loss_ref, _ = self.generator_loss(x, y, y_trg, ctx, lambda_ds, x_refs=(x_ref, x_ref2), masks=masks)
+            # G has changed: this step's fakes come after the first generator step. The frozen style encoder's
+            # styles (the references', the source's own for the cycle) are constants: one call.
+            with torch.no_grad(), ctx.autocast():
+                images, domains = [x_ref, x], [y_trg, y]
+                if lambda_ds > 0:
+                    images, domains = [x_ref, x, x_ref2], [y_trg, y, y_trg]
+                s_ref, s_org, *s_ref2 = n["style_encoder"](torch.cat(images), torch.cat(domains)).chunk(len(images))
+            with ctx.autocast():
+                x_fake = G(x, s_ref, masks=masks)
+            with torch.no_grad(), ctx.autocast():
+                x_fake2 = self._fakes_without_graph(x, s_ref2, masks)
+            g_loss_ref, _ = self.generator_loss(x, y, y_trg, s_ref, x_fake, (x_fake2 or [None])[0], ctx, lambda_ds,
+                                                s_org=s_org, masks=masks)
             ctx.optimize(g_loss_ref, "generator")
 
         logs.update({f"D/{k}": v for k, v in d_logs.items()})

@@ -196,6 +196,9 @@ class Trainer:
         model_cls = registry.get("models", self.recipe.model)
         self.model: GANModel = model_cls(self.recipe, self.dataset.domains)
         self.model.build(registry=registry)
+        if cfg.ema == 0:
+            # EMA disabled: the copies would keep their initial weights and be what samples and the model folder use.
+            self.model.ema_nets = {}
         self.model.to(self.device)
         if cfg.channels_last:
             for net in self.model.nets.values():

@@ -54,6 +54,18 @@ def test_run_writes_model_folder_samples_and_logs(tiny_recipe, tmp_path):
     assert out.shape == (2, 3, 16, 16)
 
 
+def test_ema_zero_samples_and_saves_the_trained_networks(tiny_recipe, tmp_path):
+    """train.ema 0 disables EMA: no EMA copies (they would keep their initial weights) in the folder or the model."""
+    trainer = Trainer(load_recipe(tiny_recipe({"train": {"ema": 0.0}})), tmp_path / "run", quiet=True)
+    trainer.run()
+    folder = ckpt.resolve_model_folder(tmp_path / "run")
+    assert not list(folder.glob("*.ema.safetensors"))
+    model = ganzoo.load(str(tmp_path / "run"))
+    trained = trainer.model.nets["generator"].state_dict()
+    for key, value in model.inference_nets()["generator"].state_dict().items():
+        assert torch.equal(value, trained[key]), key
+
+
 def test_resume_after_ctrl_c_reproduces_the_uninterrupted_run(tiny_recipe, tmp_path, monkeypatch):
     recipe_path = tiny_recipe()
     straight = Trainer(load_recipe(recipe_path), tmp_path / "straight", quiet=True)

@@ -173,7 +173,8 @@ def state(nets: dict) -> dict[str, torch.Tensor]:
 
 def test_train_steps_equal_the_official_iterations():
     # A curriculum of 2 iterations: r = 0.01 for iterations 0 and 1, 0.5 from 2 on. Iterations 0 and 3 step D.
-    model = tiny_model("losses.gan_curriculum=2", "networks.generator_a2b.conv_dim=8", "networks.discriminator_b.conv_dim=8")
+    model = tiny_model("losses.gan_curriculum=2", "networks.generator_a2b.conv_dim=8", "networks.discriminator_b.conv_dim=8",
+                       "optim.lr=2e-4")  # the official rate, which the reference optimisers below use
     reference = {role: copy.deepcopy(net) for role, net in model.nets.items()}
     official_gen = torch.optim.Adam(itertools.chain(reference["generator_b2a"].parameters(), reference["generator_a2b"].parameters()),
                                     lr=2e-4, betas=(0.5, 0.999), weight_decay=0.00001)

@@ -161,7 +161,7 @@ def test_official_initialisation_and_step_decay():
 def test_the_train_step_decays_the_rate_only_inside_the_step_and_logs_every_official_term():
     from ganzoo.api import StepContext
 
-    model = tiny_model("optim.step_size=1", "losses.recon_x_cyc_w=1")
+    model = tiny_model("optim.step_size=1", "optim.lr=1e-4", "losses.recon_x_cyc_w=1")
     optimizers = model.build_optimizers()
     seen = []
     ctx = StepContext(torch.device("cpu"), "fp32", optimizers)

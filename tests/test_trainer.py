@@ -55,7 +55,8 @@ def test_run_writes_model_folder_samples_and_logs(tiny_recipe, tmp_path):
 
 
 def test_ema_zero_samples_and_saves_the_trained_networks(tiny_recipe, tmp_path):
-    """train.ema 0 disables EMA: no EMA copies (they would keep their initial weights) in the folder or the model."""
+    """train.ema 0 disables EMA: no EMA files in the folder (the copies would keep their initial weights); samples
+    and the loaded model use the trained networks."""
     trainer = Trainer(load_recipe(tiny_recipe({"train": {"ema": 0.0}})), tmp_path / "run", quiet=True)
     trainer.run()
     folder = ckpt.resolve_model_folder(tmp_path / "run")

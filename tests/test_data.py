@@ -160,6 +160,52 @@ def test_foreground_mask_recovers_silhouette():
     assert foreground_mask(batch).shape == (2, 64, 64)
 
 
+# Pixel sums of the first classic train items (image, coverage), recorded before the varied options existed:
+# with the options off, items must stay as they were (a changed draw order would change every item).
+CLASSIC_IMAGE_SUMS = [341021, 440004, 455194, 526065, 407928, 528826, 424670, 316461, 393573, 529228, 451909, 518283]
+CLASSIC_COVERAGE_SUMS = [115597, 51581, 40843, 45178, 117683, 48077, 65817, 90555, 48528, 40646, 54102, 54723]
+
+
+def test_shapes_classic_items_unchanged_with_the_varied_options_off():
+    ds = ShapesDataset(split="train", image_size=32, num_train=12)
+    for i, (image_sum, coverage_sum) in enumerate(zip(CLASSIC_IMAGE_SUMS, CLASSIC_COVERAGE_SUMS)):
+        image, coverage = ds.render(i)
+        assert abs(int(image.sum()) - image_sum) <= 64 and abs(int(coverage.astype(int).sum()) - coverage_sum) <= 64, i
+
+
+def _elongation(mask: torch.Tensor) -> float:
+    """Square root of the ratio of the silhouette's second-moment eigenvalues: 1 for a disc, 3 for a 3:1 bar."""
+    ys, xs = mask.nonzero(as_tuple=True)
+    points = torch.stack([xs, ys]).float()
+    low, high = torch.linalg.eigvalsh(torch.cov(points))
+    return float((high / low.clamp_min(1e-6)).sqrt())
+
+
+def test_shapes_varied_outlines_and_uneven_background():
+    classic = ShapesDataset(num_train=150, image_size=32)
+    varied = ShapesDataset(num_train=150, image_size=32, varied_outlines=True, uneven_background=True)
+    assert not any(torch.equal(classic.load(i), varied.load(i)) for i in range(10))
+    ious, correct = [], 0
+    for i in range(len(varied)):
+        x, mask = varied.load(i), varied.mask(i)
+        assert x.min() >= -1 and x.max() <= 1
+        assert 0.1 <= mask.float().mean() <= 0.5, i
+        assert not mask[0].any() and not mask[-1].any() and not mask[:, 0].any() and not mask[:, -1].any()
+        pred = foreground_mask(x)
+        ious.append(((pred & mask).sum() / (pred | mask).sum()).item())
+        correct += colour_family_of(x, mask) == varied.domains[varied.labels[i]]
+    # The background's light and shade stay grey: the judges' segmentation and colour still hold.
+    assert np.mean(ious) >= 0.95 and correct / len(varied) >= 0.99
+    # Stretched outlines: more long, thin silhouettes than the classic kinds give.
+    def long_ones(ds):
+        return sum(_elongation(ds.mask(i)) >= 2.0 for i in range(len(ds)))
+    assert long_ones(varied) >= 20 > long_ones(classic) + 10
+    # Uneven background: far from the object, luminance varies more than the classic faint gradient.
+    def background_spread(ds):
+        return np.mean([ds.load(i)[:, ~ds.mask(i)].std().item() for i in range(len(ds))])
+    assert background_spread(varied) > 1.3 * background_spread(classic)
+
+
 def test_shapes_render_speed():
     ds = ShapesDataset(num_train=200, image_size=32)
     ds.load(0)

@@ -106,9 +106,6 @@ def _polygon_area(points: np.ndarray) -> float:
     return 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
 
 
-_SHAPE_AREAS = {kind: _polygon_area(points) for kind, points in SHAPES.items()}
-
-
 @functools.lru_cache(maxsize=8)
 def _pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     """x and y coordinates of pixel centres, each ``(size, size)`` float32."""
@@ -160,22 +157,56 @@ def _draw_checker(canvas: _Canvas, origin, along, across, period: float, reach: 
     return canvas.coverage().astype(np.float32) / 255.0
 
 
-def render_item(rng: random.Random, size: int, family: str) -> tuple[np.ndarray, np.ndarray]:
+def _random_polygon(rng: random.Random) -> np.ndarray:
+    """A star-shaped polygon of 5-9 vertices at random angles and radii: concave, with spikes and notches."""
+    sides = rng.randint(5, 9)
+    angles = sorted(rng.uniform(0.0, 2 * math.pi) for _ in range(sides))
+    radii = [rng.uniform(0.3, 1.0) for _ in range(sides)]
+    return np.array([(r * math.cos(a), r * math.sin(a)) for r, a in zip(radii, angles)])
+
+
+def _outline(rng: random.Random, varied: bool) -> np.ndarray:
+    """A unit-size outline: one of :data:`SHAPES`; with ``varied``, sometimes a random polygon, and stretched
+    along one axis by up to 3x."""
+    kinds = list(SHAPES) + (["polygon"] * 3 if varied else [])
+    kind = rng.choice(kinds)
+    outline = _random_polygon(rng) if kind == "polygon" else SHAPES[kind]
+    if varied:
+        outline = outline * (1.0, 1.0 / math.exp(rng.uniform(0.0, math.log(3.0))))
+    return outline
+
+
+def _uneven_luminance(rng: random.Random, xs: np.ndarray, ys: np.ndarray, size: int) -> np.ndarray:
+    """Smooth light and shade: three plane waves of random direction, 0.5-2.5 cycles per image, summed."""
+    total = np.zeros_like(xs)
+    for _ in range(3):
+        direction = rng.uniform(0.0, 2 * math.pi)
+        cycles = rng.uniform(0.5, 2.5)
+        phase = (xs * math.cos(direction) + ys * math.sin(direction)) * (2 * math.pi * cycles / size)
+        total += rng.uniform(0.0, 0.06) * np.cos(phase + rng.uniform(0.0, 2 * math.pi))
+    return total
+
+
+def render_item(rng: random.Random, size: int, family: str, varied_outlines: bool = False,
+                uneven_background: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Draw one item: ``(image (size, size, 3) uint8, coverage (size, size) uint8)``.
 
     ``coverage`` is the object's antialiased silhouette (255 = fully inside).
-    All randomness comes from ``rng``.
+    All randomness comes from ``rng``. ``varied_outlines`` adds random polygons and stretched outlines;
+    ``uneven_background`` smooth light and shade and stronger pixel noise in the background (both off: the
+    classic items, unchanged).
     """
     # --- the object's outline: kind, rotation, area, position
-    kind = rng.choice(list(SHAPES))
+    base = _outline(rng, varied_outlines)
+    base_area = _polygon_area(base)
     angle = rng.uniform(0.0, 2 * math.pi)
     rotation = np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]])
-    outline = SHAPES[kind] @ rotation
+    outline = base @ rotation
     extent = outline.max(axis=0) - outline.min(axis=0)
     largest_scale = (size - 2 * MARGIN) / float(extent.max())  # so the object fits inside
-    largest_area = min(AREA_RANGE[1], largest_scale**2 * _SHAPE_AREAS[kind] / size**2)
+    largest_area = min(AREA_RANGE[1], largest_scale**2 * base_area / size**2)
     area = rng.uniform(AREA_RANGE[0], largest_area) if largest_area > AREA_RANGE[0] else largest_area
-    scale = math.sqrt(area * size**2 / _SHAPE_AREAS[kind])
+    scale = math.sqrt(area * size**2 / base_area)
     outline = outline * scale
     low, high = outline.min(axis=0), outline.max(axis=0)
     offset = np.array([rng.uniform(MARGIN - low[i], size - MARGIN - high[i]) for i in range(2)])
@@ -231,6 +262,8 @@ def render_item(rng: random.Random, size: int, family: str) -> tuple[np.ndarray,
     tint = np.array([rng.uniform(-0.01, 0.01) for _ in range(3)], dtype=np.float32)
     noise = np.random.default_rng(rng.getrandbits(32)).standard_normal((size, size), dtype=np.float32) * 0.012
     luminance = grey + tilt * ((xs / size - 0.5) * across[0] + (ys / size - 0.5) * across[1]) + noise
+    if uneven_background:
+        luminance = luminance + _uneven_luminance(rng, xs, ys, size) + noise * rng.uniform(0.0, 2.0)
     background = luminance[..., None] + tint
 
     alpha = (coverage.astype(np.float32) / 255.0)[..., None]
@@ -243,6 +276,10 @@ class ShapesDataset(ImageDataset):
 
     ``domains`` picks the families (any of :data:`FAMILY_HUES`); item ``i`` has
     label ``i % len(domains)``. Train and val items are different images.
+    ``varied_outlines`` (random polygons, outlines stretched up to 3:1) and
+    ``uneven_background`` (smooth light and shade, stronger pixel noise) widen
+    what a model sees, so it keeps silhouettes of objects it was not shown; the
+    shapes recipes train with both. Off, the items are the classic ones.
     """
 
     def __init__(
@@ -254,6 +291,8 @@ class ShapesDataset(ImageDataset):
         num_val: int = 200,
         seed: int = 0,
         flip: bool = True,
+        varied_outlines: bool = False,
+        uneven_background: bool = False,
     ):
         if split not in SPLITS:
             raise DataError(f'Unknown split "{split}" for the shapes dataset.{did_you_mean(split, SPLITS)} Splits: {", ".join(SPLITS)}.')
@@ -276,6 +315,7 @@ class ShapesDataset(ImageDataset):
         self.domains = domains
         self.seed = seed
         self.flip = flip
+        self.varied_outlines, self.uneven_background = bool(varied_outlines), bool(uneven_background)
         self.labels = [i % len(domains) for i in range(count)]
 
     def render(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -284,7 +324,8 @@ class ShapesDataset(ImageDataset):
             raise IndexError(f"shapes item {index} out of range (0..{len(self.labels) - 1})")
         # String seeds are hashed with SHA-512: the same in every process, unlike hash().
         rng = random.Random(f"ganzoo-shapes/{self.seed}/{self.split}/{index}")
-        return render_item(rng, self.image_size, self.domains[self.labels[index]])
+        return render_item(rng, self.image_size, self.domains[self.labels[index]], self.varied_outlines,
+                           self.uneven_background)
 
     def load(self, index: int, rng: random.Random | None = None) -> torch.Tensor:
         image, _ = self.render(index)

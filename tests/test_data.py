@@ -206,6 +206,20 @@ def test_shapes_varied_outlines_and_uneven_background():
     assert background_spread(varied) > 1.3 * background_spread(classic)
 
 
+def test_shapes_renders_are_kept_and_handed_out_unchanged(monkeypatch):
+    import ganzoo.data.shapes as shapes
+
+    monkeypatch.setattr(shapes, "CACHE_BYTES", 5 * 16 * 16 * 4)  # room for 5 items of 16 px
+    ds, fresh = ShapesDataset(num_train=12, image_size=16), ShapesDataset(num_train=12, image_size=16)
+    first = [ds.load(i) for i in range(12)]
+    assert sorted(ds._rendered) == [0, 1, 2, 3, 4]  # the cache stays within its bytes
+    first[0].add_(1.0)  # a caller changing its tensor changes nothing kept
+    for i in range(12):
+        assert torch.equal(ds.load(i), fresh.load(i)) and torch.equal(ds.mask(i), fresh.mask(i))
+    with pytest.raises(ValueError):
+        ds.render(0)[0][0, 0, 0] = 1  # renders are read-only
+
+
 def test_shapes_render_speed():
     ds = ShapesDataset(num_train=200, image_size=32)
     ds.load(0)

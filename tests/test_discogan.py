@@ -175,9 +175,9 @@ def test_train_steps_equal_the_official_iterations():
     # A curriculum of 2 iterations: r = 0.01 for iterations 0 and 1, 0.5 from 2 on. Iterations 0 and 3 step D.
     model = tiny_model("losses.gan_curriculum=2", "networks.generator_a2b.conv_dim=8", "networks.discriminator_b.conv_dim=8",
                        "optim.lr=2e-4")  # the official rate, which the reference optimisers below use
-    # fp64: Adam's first steps move a weight by about lr whatever its gradient's size, so in fp32 a gradient that
-    # is float noise on both sides (1e-7 against eps 1e-8) can move one weight in 30,000 by +lr on one side and
-    # -lr on the other, depending on the CPU's summation order (seen on an AVX2-only CPU).
+    # fp64: Adam divides by a gradient's running size, so a gradient near zero passes its float noise on to the
+    # weight at up to lr per step. In fp32 on an AVX2-only CPU one weight of 32,768 (a different one each run)
+    # came out 7e-6 apart from the official loop's.
     for net in model.nets.values():
         net.double()
     reference = {role: copy.deepcopy(net) for role, net in model.nets.items()}

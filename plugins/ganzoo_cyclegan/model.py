@@ -234,20 +234,33 @@ class CycleGAN(
     def per_image_generators(self) -> bool:
         return per_image(self.nets["generator_a2b"]) and per_image(self.nets["generator_b2a"])
 
+    def _translations_in_three_calls(self, real_a, real_b, identity: bool):
+        """The generator step's translations for generators whose output for an image does not depend on its
+        batch: three calls instead of four (six with the identity term), the same outputs from fewer, larger kernels.
+
+        G_a2b runs on a (and on b, the identity image); G_b2a on b, on G_a2b's fake (its reconstruction) and on a
+        (the identity image); G_a2b last on G_b2a's fake. Returns fake_b, fake_a, rec_a, rec_b, idt_a, idt_b
+        (the identity outputs None without the term).
+        """
+        n = self.nets
+        inputs = [real_a, real_b] if identity else [real_a]
+        fake_b, *idt_b = n["generator_a2b"](torch.cat(inputs)).split([len(x) for x in inputs])
+        inputs = [real_b, fake_b, real_a] if identity else [real_b, fake_b]
+        fake_a, rec_a, *idt_a = n["generator_b2a"](torch.cat(inputs)).split([len(x) for x in inputs])
+        rec_b = n["generator_a2b"](fake_a)
+        return fake_b, fake_a, rec_a, rec_b, (idt_a or [None])[0], (idt_b or [None])[0]
+
     def generator_loss(self, real_a, real_b, ctx):
         n, l, adversarial = self.nets, self.losses, self.adversarial
         idt_a = idt_b = None
         with ctx.autocast():
-            if l.identity > 0 and self.per_image_generators():
-                # Each generator translates its source and, for the identity term, an image of its own target
-                # domain: one call on both halves gives the outputs of two calls with fewer, larger kernels.
-                fake_b, idt_b = n["generator_a2b"](torch.cat([real_a, real_b])).split([len(real_a), len(real_b)])
-                fake_a, idt_a = n["generator_b2a"](torch.cat([real_b, real_a])).split([len(real_b), len(real_a)])
+            if self.per_image_generators():
+                fake_b, fake_a, rec_a, rec_b, idt_a, idt_b = self._translations_in_three_calls(real_a, real_b, l.identity > 0)
             else:
                 fake_b = n["generator_a2b"](real_a)
                 fake_a = n["generator_b2a"](real_b)
-            rec_a = n["generator_b2a"](fake_b)
-            rec_b = n["generator_a2b"](fake_a)
+                rec_a = n["generator_b2a"](fake_b)
+                rec_b = n["generator_a2b"](fake_a)
             adv_a2b = adversarial(n["discriminator_b"](fake_b), True, for_discriminator=False)
             adv_b2a = adversarial(n["discriminator_a"](fake_a), True, for_discriminator=False)
             cycle_a = (rec_a.float() - real_a.float()).abs().mean()

@@ -178,6 +178,17 @@ def test_losses_are_the_official_objective():
     assert torch.allclose(d_loss, official_d, rtol=1e-5, atol=1e-6)
 
 
+def test_the_generator_step_shares_batches_without_changing_losses_or_gradients(monkeypatch):
+    """Six encoder/decoder calls instead of eight (inputs whose source is ready share a call), noises drawn in the
+    official order: the same losses and gradients as every call on its own."""
+    import ganzoo_unit.model as unit_model
+    from tests.shared_batches import assert_shared_equals_separate
+
+    model = _tiny_model()
+    assert unit_model.per_image(model.nets["generator_a"])  # else nothing would be shared
+    assert_shared_equals_separate(model, unit_model, monkeypatch)
+
+
 def test_translation_decodes_the_other_domains_code_without_noise():
     model = _tiny_model()
     x = torch.rand(3, 3, 16, 16) * 2 - 1

@@ -181,6 +181,47 @@ def test_the_train_step_decays_the_rate_only_inside_the_step_and_logs_every_offi
     assert all(torch.isfinite(v) for v in logs.values())
 
 
+@pytest.mark.parametrize("cycle", [0, 1])
+def test_decoders_and_discriminators_share_batches_without_changing_losses_or_gradients(monkeypatch, cycle):
+    """Each decoder runs the within-domain reconstruction and the translation into its domain in one call, each
+    discriminator scores fakes and reals in one; the encoders stay separate calls (their instance norms keep
+    running statistics). The same losses and gradients as every call on its own."""
+    import ganzoo_munit.model as munit_model
+    from tests.shared_batches import assert_shared_equals_separate
+
+    model = tiny_model(f"losses.recon_x_cyc_w={cycle}")
+    gen = model.nets["generator_a"]
+    assert munit_model.per_image(gen.dec) and not munit_model.per_image(gen.enc_content)
+    assert_shared_equals_separate(model, munit_model, monkeypatch)
+
+
+def test_the_generator_terms_are_the_official_gen_update():
+    """Each logged term against the official ``gen_update`` written out call by call (random styles drawn first)."""
+    from ganzoo.api import StepContext
+
+    model = tiny_model("losses.recon_x_cyc_w=1")
+    ga, gb, da, db = (model.nets[r] for r in ("generator_a", "generator_b", "discriminator_a", "discriminator_b"))
+    x_a, x_b = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
+    torch.manual_seed(5)
+    _, logs = model.generator_loss(x_a, x_b, StepContext(torch.device("cpu"), "fp32", {}))
+    torch.manual_seed(5)
+    s_a, s_b = torch.randn(2, ga.style_dim), torch.randn(2, gb.style_dim)
+    (c_a, s_a_prime), (c_b, s_b_prime) = ga.encode(x_a), gb.encode(x_b)
+    x_a_recon, x_b_recon = ga.decode(c_a, s_a_prime), gb.decode(c_b, s_b_prime)
+    x_ba, x_ab = ga.decode(c_b, s_a), gb.decode(c_a, s_b)
+    (c_b_recon, s_a_recon), (c_a_recon, s_b_recon) = ga.encode(x_ba), gb.encode(x_ab)
+    x_aba, x_bab = ga.decode(c_a_recon, s_a_prime), gb.decode(c_b_recon, s_b_prime)
+    l1 = lambda x, y: (x - y).abs().mean()  # noqa: E731
+    gan = lambda outs: sum(((o - 1) ** 2).mean() for o in outs)  # noqa: E731
+    official = {"adv_a": gan(da(x_ba)), "adv_b": gan(db(x_ab)), "recon_x_a": l1(x_a_recon, x_a),
+                "recon_x_b": l1(x_b_recon, x_b), "recon_s_a": l1(s_a_recon, s_a), "recon_s_b": l1(s_b_recon, s_b),
+                "recon_c_a": l1(c_a_recon, c_a), "recon_c_b": l1(c_b_recon, c_b), "cyc_x_a": l1(x_aba, x_a),
+                "cyc_x_b": l1(x_bab, x_b)}
+    assert official.keys() <= logs.keys()
+    for key, value in official.items():
+        torch.testing.assert_close(logs[key], value.detach(), rtol=1e-5, atol=1e-6, msg=lambda m: f"{key}: {m}")
+
+
 def test_the_perceptual_loss_reads_official_vgg_weights_from_a_file_and_nothing_else(tmp_path):
     from ganzoo.api import StepContext
     from ganzoo_munit.perceptual import Vgg16

@@ -41,6 +41,7 @@ from ganzoo.api import (
     adam,
     adversarial_loss,
     frozen,
+    per_image,
 )
 
 from .perceptual import perceptual_distance
@@ -119,6 +120,24 @@ def _encode(generator: nn.Module, images: torch.Tensor):
 
 def _decode(generator: nn.Module, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
     return generator(None, style, content=content, mode="decode")
+
+
+def _decode_together(generator: nn.Module, *pairs: tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
+    """``_decode`` of several (content, style) batches: one call when the decoder and its MLP treat each image on
+    its own (the same outputs from fewer, larger kernels). The encoders' instance norms keep running statistics
+    officially, so the encodings stay separate calls."""
+    if per_image(generator.dec) and per_image(generator.mlp):
+        images = _decode(generator, torch.cat([c for c, _ in pairs]), torch.cat([s for _, s in pairs]))
+        return list(images.split([len(c) for c, _ in pairs]))
+    return [_decode(generator, c, s) for c, s in pairs]
+
+
+def _scores(discriminator: nn.Module, fake: torch.Tensor, real: torch.Tensor) -> tuple[list, list]:
+    """Each scale's scores of fake and of real images; one call when the discriminator treats each image on its own."""
+    if per_image(discriminator):
+        both = discriminator(torch.cat([fake, real]))
+        return [o[: len(fake)] for o in both], [o[len(fake):] for o in both]
+    return discriminator(fake), discriminator(real)
 
 
 def _l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -261,31 +280,28 @@ class MUNIT(
 
     def discriminator_loss(self, x_a, x_b, ctx):
         n, l = self.nets, self.losses
-        s_a = ctx.randn(x_a.shape[0], self.style_dim, device=x_a.device)
-        s_b = ctx.randn(x_b.shape[0], self.style_dim, device=x_b.device)
+        s_a = ctx.randn(x_a.shape[0], self.style_dim, device=x_a.device).to(x_a.dtype)
+        s_b = ctx.randn(x_b.shape[0], self.style_dim, device=x_b.device).to(x_b.dtype)
         with torch.no_grad(), ctx.autocast():
             # Only the content codes are needed (the official code also encodes styles it does not use).
             x_ba = _decode(n["generator_a"], n["generator_b"].enc_content(x_b), s_a)
             x_ab = _decode(n["generator_b"], n["generator_a"].enc_content(x_a), s_b)
         with ctx.autocast():
-            loss_a = self._discriminator_adversarial(n["discriminator_a"](x_ba), n["discriminator_a"](x_a))
-            loss_b = self._discriminator_adversarial(n["discriminator_b"](x_ab), n["discriminator_b"](x_b))
+            loss_a = self._discriminator_adversarial(*_scores(n["discriminator_a"], x_ba, x_a))
+            loss_b = self._discriminator_adversarial(*_scores(n["discriminator_b"], x_ab, x_b))
         return l.gan_w * (loss_a + loss_b), {"a": loss_a.detach(), "b": loss_b.detach()}
 
     def generator_loss(self, x_a, x_b, ctx):
         n, l = self.nets, self.losses
         gen_a, gen_b = n["generator_a"], n["generator_b"]
-        s_a = ctx.randn(x_a.shape[0], self.style_dim, device=x_a.device)
-        s_b = ctx.randn(x_b.shape[0], self.style_dim, device=x_b.device)
+        s_a = ctx.randn(x_a.shape[0], self.style_dim, device=x_a.device).to(x_a.dtype)
+        s_b = ctx.randn(x_b.shape[0], self.style_dim, device=x_b.device).to(x_b.dtype)
         with ctx.autocast():
             c_a, s_a_prime = _encode(gen_a, x_a)
             c_b, s_b_prime = _encode(gen_b, x_b)
-            # within-domain reconstruction
-            x_a_recon = _decode(gen_a, c_a, s_a_prime)
-            x_b_recon = _decode(gen_b, c_b, s_b_prime)
-            # cross-domain translation with random styles
-            x_ba = _decode(gen_a, c_b, s_a)
-            x_ab = _decode(gen_b, c_a, s_b)
+            # within-domain reconstruction, and cross-domain translation with random styles
+            x_a_recon, x_ba = _decode_together(gen_a, (c_a, s_a_prime), (c_b, s_a))
+            x_b_recon, x_ab = _decode_together(gen_b, (c_b, s_b_prime), (c_a, s_b))
             # encode the translations again
             c_b_recon, s_a_recon = _encode(gen_a, x_ba)
             c_a_recon, s_b_recon = _encode(gen_b, x_ab)

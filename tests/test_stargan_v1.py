@@ -252,6 +252,38 @@ def test_critic_on_real_and_fake_in_one_call_equals_two_calls(monkeypatch):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
+def test_the_generator_step_reusing_the_critic_steps_fake_trains_as_a_fresh_forward(monkeypatch):
+    """On a generator iteration the D step's G(x, c_trg) keeps its graph for the G step (G does not change in between)
+    instead of a second forward as officially: four iterations give the weights of the official double forward."""
+    import copy
+
+    import ganzoo_stargan.model as stargan_model
+
+    torch.manual_seed(0)
+    base = tiny_model(n_critic=2)
+    assert stargan_model.forward_repeats_exactly(base.nets["generator"])
+    batch = {"x": torch.rand(4, 3, 16, 16) * 2 - 1, "y": torch.tensor([0, 1, 2, 1])}
+
+    def train(reuse: bool):
+        monkeypatch.setattr(stargan_model, "forward_repeats_exactly", lambda net: reuse)
+        model = copy.deepcopy(base)
+        ctx, forwards = _Ctx(model), []
+        hook = model.nets["generator"].register_forward_hook(lambda *_: forwards.append(1))
+        torch.manual_seed(1)
+        for step in range(4):
+            model.train_step(batch, step, ctx)
+        hook.remove()
+        return _snapshot(model.nets["generator"]) + _snapshot(model.nets["discriminator"]), len(forwards)
+
+    (reused, reused_forwards), (fresh, fresh_forwards) = train(True), train(False)
+    assert (reused_forwards, fresh_forwards) == (6, 8)  # 4 critic steps, 2 generator steps: one forward fewer each
+    for a, b in zip(reused, fresh):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    dropout = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), torch.nn.Dropout(0.5))
+    assert not stargan_model.forward_repeats_exactly(dropout)  # a second forward draws other masks
+    assert not stargan_model.forward_repeats_exactly(torch.nn.Sequential(torch.nn.BatchNorm2d(3)))
+
+
 def test_classification_losses_follow_the_official_solver():
     attr_model = tiny_model("celeba", ATTRS)
     logits, y = torch.randn(4, 5), torch.randint(0, 2, (4, 5))
@@ -519,8 +551,9 @@ def test_joint_step_alternates_the_datasets_like_train_multi():
     hook.remove()
     assert _changed(g0, g)
     assert {"G/adv_celeba", "G/rec_celeba", "G/cls_rafd", "G/rec_rafd"} <= set(logs)
-    # G forwards per set: the D step's fake, then the G step's fake and reconstruction, all with that set's mask.
-    assert seen == [[[1, 0]] * 3] * 3 + [[[0, 1]] * 3] * 3
+    # G forwards per set: the fake (the D and G steps share it: G is unchanged in between), then the reconstruction,
+    # all with that set's mask.
+    assert seen == [[[1, 0]] * 3] * 2 + [[[0, 1]] * 3] * 2
     assert all(torch.isfinite(v) for v in logs.values())
 
 

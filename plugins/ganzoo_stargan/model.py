@@ -26,6 +26,7 @@ on its own batch with its own shuffled targets.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,6 +81,22 @@ def parse_attribute_assignments(text: str | Mapping[str, int], names: list[str])
     if not assignments:
         raise GanzooError("--attrs names no attribute; give e.g. --attrs Blond_Hair,Male=0.")
     return assignments
+
+
+def forward_repeats_exactly(net: torch.nn.Module) -> bool:
+    """Whether a second forward of ``net`` on the same inputs, with the same weights, gives the same outputs and leaves
+    the same state: no dropout (random), no norm that updates running statistics in training (our
+    :class:`~ganzoo_stargan.networks.InstanceNorm` keeps the official buffers but never updates them)."""
+    from torch import nn
+
+    from .networks import InstanceNorm
+
+    for m in net.modules():
+        if isinstance(m, (nn.Dropout, nn.modules.batchnorm._BatchNorm)):
+            return False
+        if isinstance(m, nn.modules.instancenorm._InstanceNorm) and m.track_running_stats and not isinstance(m, InstanceNorm):
+            return False
+    return True
 
 
 class StarGAN(
@@ -213,10 +230,15 @@ class StarGAN(
         l = self.losses
         logs: dict[str, torch.Tensor] = {}
 
-        # Critic update (every step).
-        with frozen(G):
+        # Critic update (every step). On a generator iteration the generator step needs G(x_real, c_trg) again, with
+        # its graph and from the same weights (the critic step changes only D): the official solver computes it
+        # twice, we keep this one's graph and reuse it when a second forward would give the same result.
+        generator_turn = (step + 1) % self.optim.n_critic == 0
+        reuse = generator_turn and forward_repeats_exactly(G)
+        with contextlib.nullcontext() if reuse else frozen(G):
             with ctx.autocast():
-                x_fake = G(x_real, c_trg)
+                x_fake_graph = G(x_real, c_trg)
+                x_fake = x_fake_graph.detach()
                 if per_image(D):
                     # Real and fake in one call: the critic has no batch statistics, so the scores are those of
                     # two calls, with fewer and larger kernels.
@@ -232,10 +254,10 @@ class StarGAN(
             ctx.optimize(d_real + d_fake + l.cls * d_cls + l.gp * d_gp, "discriminator")
         logs.update({"D/real": d_real.detach(), "D/fake": d_fake.detach(), "D/cls": d_cls.detach(), "D/gp": d_gp.detach()})
 
-        # Generator update (every n_critic-th step, with a fresh forward as in the official solver).
-        if (step + 1) % self.optim.n_critic == 0:
+        # Generator update (every n_critic-th step).
+        if generator_turn:
             with frozen(D), ctx.autocast():
-                x_fake = G(x_real, c_trg)
+                x_fake = x_fake_graph if reuse else G(x_real, c_trg)
                 scores, logits = D(x_fake)
                 g_adv = wgan(scores, True)
                 g_cls = self.classification_loss(logits, y_trg)

@@ -189,6 +189,40 @@ def test_the_generator_step_shares_batches_without_changing_losses_or_gradients(
     assert_shared_equals_separate(model, unit_model, monkeypatch)
 
 
+def test_training_steps_encoding_once_for_both_steps_equal_separate_calls(monkeypatch):
+    """train_step encodes a and b once for the D and G steps (and shares batches): three iterations in fp64 give
+    the weights of every call on its own, as the official code runs them."""
+    import copy
+
+    import ganzoo_unit.model as unit_model
+    from ganzoo.api import StepContext
+
+    base = _tiny_model()
+    for net in base.nets.values():
+        net.double()
+    gen = torch.Generator().manual_seed(0)
+    batch = {k: torch.rand(2, 3, 16, 16, generator=gen, dtype=torch.float64) * 2 - 1 for k in ("a", "b")}
+
+    def train(shared: bool):
+        monkeypatch.setattr(unit_model, "per_image", lambda net: shared)
+        model = copy.deepcopy(base)
+        ctx = StepContext(torch.device("cpu"), "fp32", model.build_optimizers())
+        encodes = []
+        hooks = [model.nets[r].enc.register_forward_hook(lambda *_: encodes.append(1)) for r in ("generator_a", "generator_b")]
+        torch.manual_seed(1)
+        for step in range(3):
+            model.train_step(batch, step, ctx)
+        for hook in hooks:
+            hook.remove()
+        return {f"{r}.{k}": p.detach().clone() for r, net in model.nets.items() for k, p in net.named_parameters()}, len(encodes)
+
+    (shared, shared_encodes), (separate, separate_encodes) = train(True), train(False)
+    assert (shared_encodes, separate_encodes) == (3 * 4, 3 * 6)  # per iteration: 2 + 2 encoder calls vs 2 + 4
+    for key in shared:
+        # atol: biases just before an instance norm get zero gradients up to rounding (~1e-17), which Adam scales up
+        torch.testing.assert_close(shared[key], separate[key], rtol=1e-9, atol=1e-9, msg=lambda m: f"{key}: {m}")
+
+
 def test_translation_decodes_the_other_domains_code_without_noise():
     model = _tiny_model()
     x = torch.rand(3, 3, 16, 16) * 2 - 1

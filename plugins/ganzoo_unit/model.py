@@ -202,12 +202,13 @@ class UNIT(
         """Standard normal noise shaped like the codes ``h`` (the official sampling; fixed unit variance)."""
         return ctx.randn(h.shape[0], *h.shape[1:], device=h.device).to(h.dtype)
 
-    def discriminator_loss(self, x_a, x_b, ctx):
+    def discriminator_loss(self, x_a, x_b, ctx, codes=None):
+        """The D step's loss. ``codes``: ``(enc_a(x_a), enc_b(x_b))`` already computed (see :meth:`train_step`)."""
         n, adversarial = self.nets, self.adversarial
         with ctx.autocast():
             with torch.no_grad():  # the fakes are detached officially; no graph needed
-                h_a = n["generator_a"].encode(x_a)
-                h_b = n["generator_b"].encode(x_b)
+                h_a, h_b = codes if codes is not None else (n["generator_a"].encode(x_a), n["generator_b"].encode(x_b))
+                h_a, h_b = h_a.detach(), h_b.detach()
                 x_ba = n["generator_a"].decode(h_b + self._noise(h_b, ctx))
                 x_ab = n["generator_b"].decode(h_a + self._noise(h_a, ctx))
             losses = {}
@@ -216,7 +217,7 @@ class UNIT(
                 losses[domain] = sum(adversarial(r, True) + adversarial(f, False) for r, f in zip(on_real, on_fake))
         return self.losses.gan_w * (losses["a"] + losses["b"]), losses
 
-    def _translations_in_six_calls(self, gen_a, gen_b, x_a, x_b, ctx):
+    def _translations_in_six_calls(self, gen_a, gen_b, x_a, x_b, ctx, codes=None):
         """The generator step's encodings and decodings in six calls instead of eight, for generators whose output
         for an image does not depend on its batch (and a, b batches of one shape): the same outputs from fewer,
         larger kernels. Each call takes every input whose source is ready by then:
@@ -227,24 +228,29 @@ class UNIT(
         The four noises are drawn first, in the official order (codes of a and b, then the re-encoded codes of
         x_ab and x_ba), so the draws are the official ones too.
         """
-        h_b = gen_b.encode(x_b)
+        h_b = gen_b.encode(x_b) if codes is None else codes[1]
         noise_a, noise_b, noise_a_recon, noise_b_recon = (self._noise(h_b, ctx) for _ in range(4))
         x_ba = gen_a.decode(h_b + noise_b)
-        h_a, h_b_recon = gen_a.encode(torch.cat([x_a, x_ba])).chunk(2)
+        if codes is None:
+            h_a, h_b_recon = gen_a.encode(torch.cat([x_a, x_ba])).chunk(2)
+        else:
+            h_a, h_b_recon = codes[0], gen_a.encode(x_ba)
         x_b_recon, x_ab, x_bab = gen_b.decode(torch.cat([h_b + noise_b, h_a + noise_a, h_b_recon + noise_b_recon])).chunk(3)
         h_a_recon = gen_b.encode(x_ab)
         x_a_recon, x_aba = gen_a.decode(torch.cat([h_a + noise_a, h_a_recon + noise_a_recon])).chunk(2)
         return h_a, h_b, x_a_recon, x_b_recon, x_ba, x_ab, h_a_recon, h_b_recon, x_aba, x_bab
 
-    def generator_loss(self, x_a, x_b, ctx):
+    def generator_loss(self, x_a, x_b, ctx, codes=None):
+        """The G step's loss and logs. ``codes``: ``(enc_a(x_a), enc_b(x_b))`` with their graphs, already computed
+        (see :meth:`train_step`)."""
         n, l, adversarial = self.nets, self.losses, self.adversarial
         gen_a, gen_b = n["generator_a"], n["generator_b"]
         with ctx.autocast():
             if per_image(gen_a) and per_image(gen_b) and x_a.shape == x_b.shape:
                 h_a, h_b, x_a_recon, x_b_recon, x_ba, x_ab, h_a_recon, h_b_recon, x_aba, x_bab = \
-                    self._translations_in_six_calls(gen_a, gen_b, x_a, x_b, ctx)
+                    self._translations_in_six_calls(gen_a, gen_b, x_a, x_b, ctx, codes)
             else:
-                h_a, h_b = gen_a.encode(x_a), gen_b.encode(x_b)
+                h_a, h_b = codes if codes is not None else (gen_a.encode(x_a), gen_b.encode(x_b))
                 z_a, z_b = h_a + self._noise(h_a, ctx), h_b + self._noise(h_b, ctx)
                 x_a_recon, x_ba = self._decode_both(gen_a, z_a, z_b)  # within domain a, and b -> a
                 x_b_recon, x_ab = self._decode_both(gen_b, z_b, z_a)
@@ -279,10 +285,17 @@ class UNIT(
         x_a, x_b = batch["a"], batch["b"]
         n = self.nets
         self._apply_step_decay(step, ctx)
-        d_loss, d_logs = self.discriminator_loss(x_a, x_b, ctx)
+        # Both steps encode the same images with the same encoders (the D step changes only the discriminators):
+        # encoded once, with the graph the G step needs, where a second forward would repeat the first exactly (no
+        # batch statistics, no dropout). The official code encodes them in each step.
+        codes = None
+        if per_image(n["generator_a"]) and per_image(n["generator_b"]):
+            with ctx.autocast():
+                codes = n["generator_a"].encode(x_a), n["generator_b"].encode(x_b)
+        d_loss, d_logs = self.discriminator_loss(x_a, x_b, ctx, codes)
         ctx.optimize(d_loss, "discriminators")
         with frozen(n["discriminator_a"], n["discriminator_b"]):
-            g_loss, g_logs = self.generator_loss(x_a, x_b, ctx)
+            g_loss, g_logs = self.generator_loss(x_a, x_b, ctx, codes)
             ctx.optimize(g_loss, "generators")
         logs = {f"G/{k}": v.detach() for k, v in g_logs.items()}
         logs.update({f"D/{k}": v.detach() for k, v in d_logs.items()})

@@ -218,7 +218,9 @@ def test_official_defaults():
         ("vanilla", 0.1, 0.9, 0.01, 0.5, 10000)
     model = DiscoGAN(recipe, ["red", "blue"])
     model.build()
-    assert set(model.build_optimizers()) == {"generators", "discriminators"} and not model.ema_nets
+    assert set(model.build_optimizers()) == {"generators", "discriminators"}
+    # moving averages of the generators only, kept when train.ema > 0 (the trainer drops them at the official 0)
+    assert set(model.ema_nets) == {"generator_a2b", "generator_b2a"}
 
 
 def test_a_critic_loss_and_a_third_domain_are_recipe_errors():
@@ -234,22 +236,23 @@ def test_a_critic_loss_and_a_third_domain_are_recipe_errors():
 
 def test_translate_maps_ganzoo_images_through_the_networks_unit_range():
     model = tiny_model()
+    nets = model.inference_nets()  # the moving averages of the generators where the recipe keeps them
     assert DiscoGAN.network_range == (0.0, 1.0)
     x = torch.rand(3, 3, 16, 16) * 2 - 1
     assert torch.allclose(from_network_range(to_network_range(x)), x)
-    for net in model.nets.values():  # batch statistics that differ from a fresh network's
+    for net in nets.values():  # batch statistics that differ from a fresh network's
         net(torch.rand(4, 3, 16, 16))
-    buffers = state(model.nets)
+    buffers = state(nets)
     out = model.translate(x, torch.tensor([1, 0, 1]))
     assert out.shape == x.shape and -1 <= out.min() and out.max() <= 1
-    g = model.nets["generator_a2b"].eval()
+    g = nets["generator_a2b"].eval()
     expected = g(to_network_range(x[[0, 2]])) * 2 - 1
     g.train()
     torch.testing.assert_close(out[[0, 2]], expected)
     # eval mode: one image alone translates as it does within a batch; nothing is updated; modes come back
     torch.testing.assert_close(model.translate(x[:1], torch.tensor([1])), out[:1])
-    assert all(torch.equal(v, buffers[k]) for k, v in state(model.nets).items())
-    assert all(m.training for net in model.nets.values() for m in net.modules())
+    assert all(torch.equal(v, buffers[k]) for k, v in state(nets).items())
+    assert all(m.training for net in nets.values() for m in net.modules())
 
 
 # --------------------------------------------------------------------------- recipes
@@ -263,11 +266,12 @@ def test_recipes_ship_with_the_package_and_validate(name):
     path = find_recipe(name)
     assert path.parent.name == "recipes" and path.parent.parent.name == "ganzoo_discogan"
     recipe = load_recipe(path)
-    assert recipe.model == "discogan" and recipe.train.ema == 0.0
+    assert recipe.model == "discogan"
     if name == "discogan_shapes":
-        assert recipe.data.name == "shapes" and list(recipe.data.domains) == ["red", "blue"]
+        assert recipe.data.name == "shapes" and list(recipe.data.domains) == ["red", "blue"] and recipe.train.ema == 0.995
         return
-    # the official settings, on the unaligned folders (the cyclegan plugin's dataset, by name)
+    # the official settings, on the unaligned folders (the cyclegan plugin's dataset, by name); no moving average
+    assert recipe.train.ema == 0.0
     data = recipe.data.model_dump()
     assert (data["name"], data["image_size"], data["load_size"], data["flip"], data["batch_size"]) == ("unaligned", 64, 64, False, 64)
     assert recipe.losses == {"gan_mode": "vanilla", "gan": 0.1, "feature_matching": 0.9, "starting_rate": 0.01,
@@ -390,3 +394,26 @@ def test_celeba_folders_select_attributes_as_officially(tmp_path):
         assert result.exit_code == 2 and fragment in result.output, result.output
     result = cli("discogan-folders", "edgez", str(source), str(tmp_path / "bad2"))
     assert result.exit_code == 2 and 'Did you mean "edges"?' in result.output
+
+
+def test_moving_averages_of_the_generators_are_saved_and_translate(tmp_path):
+    """train.ema > 0 (the shapes recipe): EMA copies of both generators, not of the discriminators, are saved beside
+    the trained networks, and the loaded model translates with them."""
+    import ganzoo
+    from ganzoo import checkpoint
+    from ganzoo.trainer import Trainer
+
+    trainer = Trainer(families.tiny_recipe("discogan", "train.ema=0.5", "train.steps=4"), tmp_path / "run", quiet=True)
+    trainer.run()
+    folder = checkpoint.resolve_model_folder(tmp_path / "run")
+    assert sorted(p.name for p in folder.glob("*.ema.safetensors")) == \
+        ["generator_a2b.ema.safetensors", "generator_b2a.ema.safetensors"]
+    model = ganzoo.load(str(tmp_path / "run"))
+    live, ema = model.nets["generator_a2b"], model.inference_nets()["generator_a2b"]
+    assert ema is not live
+    assert any(not torch.equal(a, b) for a, b in zip(ema.parameters(), live.parameters()))
+    images = torch.rand(2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        ema.eval()
+        expected = from_network_range(ema(to_network_range(images)))
+    assert torch.allclose(model.translate(images, torch.tensor([1, 1])), expected)

@@ -135,6 +135,8 @@ class DiscoGAN(
         "discriminator_b": "discogan.discriminator",
     }
     derived_network_args = {role: ("image_size",) for role in network_roles}
+    # Moving averages of the generators when train.ema > 0 (off officially, and in the official recipe).
+    ema_roles = GENERATORS
     LossConfig = DiscoGANLosses
     OptimConfig = DiscoGANOptim
     #: the image range the networks read and write (ganzoo's data and outputs are in [-1, 1]; see the module docstring)

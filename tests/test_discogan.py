@@ -21,10 +21,13 @@ import torch
 from PIL import Image
 from torch import nn
 
+import ganzoo
+from ganzoo import checkpoint
 from ganzoo.errors import RecipeError
 from ganzoo.recipe import load_recipe
 from ganzoo.recipe_names import find_recipe
 from ganzoo.step_context import StepContext
+from ganzoo.trainer import Trainer
 from ganzoo_discogan.folders import resize_like_opencv, thicken_lines
 from ganzoo_discogan.model import DiscoGAN, from_network_range, to_network_range
 from ganzoo_discogan.networks import Discriminator, Generator, init_as_official
@@ -236,7 +239,7 @@ def test_a_critic_loss_and_a_third_domain_are_recipe_errors():
 
 def test_translate_maps_ganzoo_images_through_the_networks_unit_range():
     model = tiny_model()
-    nets = model.inference_nets()  # the moving averages of the generators where the recipe keeps them
+    nets = model.inference_nets()  # what translate uses: the generators' EMA copies (built with the model)
     assert DiscoGAN.network_range == (0.0, 1.0)
     x = torch.rand(3, 3, 16, 16) * 2 - 1
     assert torch.allclose(from_network_range(to_network_range(x)), x)
@@ -399,10 +402,6 @@ def test_celeba_folders_select_attributes_as_officially(tmp_path):
 def test_moving_averages_of_the_generators_are_saved_and_translate(tmp_path):
     """train.ema > 0 (the shapes recipe): EMA copies of both generators, not of the discriminators, are saved beside
     the trained networks, and the loaded model translates with them."""
-    import ganzoo
-    from ganzoo import checkpoint
-    from ganzoo.trainer import Trainer
-
     trainer = Trainer(families.tiny_recipe("discogan", "train.ema=0.5", "train.steps=4"), tmp_path / "run", quiet=True)
     trainer.run()
     folder = checkpoint.resolve_model_folder(tmp_path / "run")

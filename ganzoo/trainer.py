@@ -656,6 +656,13 @@ def _load_optimizer_state(opt: torch.optim.Optimizer, saved: dict) -> None:
     opt.load_state_dict(saved)
     for group, flags in zip(opt.param_groups, chosen):
         group.update(flags)
+        for p in group["params"]:
+            # Saved moments are plain contiguous tensors; back in the parameter's layout (channels_last runs), as the
+            # fused kernels pair elements by memory order and would otherwise update each weight with another's moments.
+            state = opt.state.get(p, {})
+            for key, value in state.items():
+                if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                    state[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
         if group.get("fused"):  # the fused kernels want the step counters on the parameters' device
             for p in group["params"]:
                 state = opt.state.get(p, {})

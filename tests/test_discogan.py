@@ -272,9 +272,10 @@ def test_recipes_ship_with_the_package_and_validate(name):
     assert recipe.model == "discogan"
     if name == "discogan_shapes":
         assert recipe.data.name == "shapes" and list(recipe.data.domains) == ["red", "blue"] and recipe.train.ema == 0.995
+        assert recipe.train.channels_last  # the faster layout on a CPU; official layout NCHW
         return
     # the official settings, on the unaligned folders (the cyclegan plugin's dataset, by name); no moving average
-    assert recipe.train.ema == 0.0
+    assert recipe.train.ema == 0.0 and not recipe.train.channels_last
     data = recipe.data.model_dump()
     assert (data["name"], data["image_size"], data["load_size"], data["flip"], data["batch_size"]) == ("unaligned", 64, 64, False, 64)
     assert recipe.losses == {"gan_mode": "vanilla", "gan": 0.1, "feature_matching": 0.9, "starting_rate": 0.01,

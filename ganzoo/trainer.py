@@ -657,17 +657,15 @@ def _load_optimizer_state(opt: torch.optim.Optimizer, saved: dict) -> None:
     for group, flags in zip(opt.param_groups, chosen):
         group.update(flags)
         for p in group["params"]:
+            state = opt.state.get(p, {})
             # Saved moments are plain contiguous tensors; back in the parameter's layout (channels_last runs), as the
             # fused kernels pair elements by memory order and would otherwise update each weight with another's moments.
-            state = opt.state.get(p, {})
             for key, value in state.items():
                 if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
                     state[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
-        if group.get("fused"):  # the fused kernels want the step counters on the parameters' device
-            for p in group["params"]:
-                state = opt.state.get(p, {})
-                if torch.is_tensor(state.get("step")):
-                    state["step"] = state["step"].to(device=p.device, dtype=torch.float32)
+            if group.get("fused") and torch.is_tensor(state.get("step")):
+                # the fused kernels want the step counters on the parameters' device
+                state["step"] = state["step"].to(device=p.device, dtype=torch.float32)
 
 
 def _last_finite(values: torch.Tensor) -> float:

@@ -157,11 +157,10 @@ def test_save_then_load_gives_the_same_weights_and_translations(model, straight,
         assert torch.equal(a, b)
 
 
-@parametrize
-def test_resume_after_ctrl_c_is_bit_identical_to_the_straight_run(model, straight, tmp_path, monkeypatch):
+def ctrl_c_then_resume(model: str, run_dir: Path, monkeypatch, *extra: str):
+    """The tiny recipe's run stopped by a real Ctrl-C during its first step, then resumed to the end: both results."""
     from ganzoo.trainer import StepContext
 
-    _, done = straight
     cls = families.model_class(model)
     original = cls.train_step
 
@@ -171,10 +170,17 @@ def test_resume_after_ctrl_c_is_bit_identical_to_the_straight_run(model, straigh
         return original(self, batch, step, ctx)
 
     monkeypatch.setattr(cls, "train_step", interrupting)
-    first = Trainer(tiny(model, *RUN), tmp_path / "run", quiet=True).run()
-    assert first.interrupted and first.step == 1
+    first = Trainer(tiny(model, *RUN, *extra), run_dir, quiet=True).run()
     monkeypatch.setattr(cls, "train_step", original)
-    second = Trainer(tiny(model, *RUN), tmp_path / "run", resume=True, quiet=True).run()
+    second = Trainer(tiny(model, *RUN, *extra), run_dir, resume=True, quiet=True).run()
+    return first, second
+
+
+@parametrize
+def test_resume_after_ctrl_c_is_bit_identical_to_the_straight_run(model, straight, tmp_path, monkeypatch):
+    _, done = straight
+    first, second = ctrl_c_then_resume(model, tmp_path / "run", monkeypatch)
+    assert first.interrupted and first.step == 1
     assert second.step == 2 and not second.interrupted
     assert losses_by_step(tmp_path / "run") == losses_by_step(done.run_dir)
     assert_same_weights(weights(ganzoo.load(str(tmp_path / "run"))), weights(ganzoo.load(str(done.run_dir))))
@@ -185,25 +191,13 @@ def test_a_channels_last_run_saves_plain_weights_and_resumes_bit_identically(mod
     """train.channels_last (several shapes recipes set it: faster on a CPU there): weights and optimiser states in
     that layout are saved as ordinary tensors, load into a model that translates, and a resumed run continues exactly
     (the optimiser states come back in the parameters' layout)."""
-    from ganzoo.trainer import StepContext
-
     layout = "train.channels_last=true"
     straight = Trainer(tiny(model, *RUN, layout), tmp_path / "straight", quiet=True)
     straight.run()
     assert any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
                for net in straight.model.nets.values() for p in net.parameters()), "no parameter was in channels_last"
-    cls = families.model_class(model)
-    original = cls.train_step
-
-    def interrupting(self, batch, step, ctx):
-        if step == 0 and type(ctx) is StepContext:
-            os.kill(os.getpid(), signal.SIGINT)
-        return original(self, batch, step, ctx)
-
-    monkeypatch.setattr(cls, "train_step", interrupting)
-    assert Trainer(tiny(model, *RUN, layout), tmp_path / "run", quiet=True).run().step == 1
-    monkeypatch.setattr(cls, "train_step", original)
-    assert Trainer(tiny(model, *RUN, layout), tmp_path / "run", resume=True, quiet=True).run().step == 2
+    first, second = ctrl_c_then_resume(model, tmp_path / "run", monkeypatch, layout)
+    assert first.step == 1 and second.step == 2
     assert losses_by_step(tmp_path / "run") == losses_by_step(tmp_path / "straight")
     loaded = ganzoo.load(str(tmp_path / "run"))
     assert_same_weights(weights(loaded), weights(ganzoo.load(str(tmp_path / "straight"))))

@@ -53,13 +53,15 @@ def official_random_state(layout: str, role: str, seed: int) -> dict[str, torch.
     return state
 
 
-def tiny_model(label_kind_dataset: str = "shapes", domains=("red", "green", "blue"), n_critic: int = 2) -> StarGAN:
+def tiny_model(label_kind_dataset: str = "shapes", domains=("red", "green", "blue"), n_critic: int = 2,
+               losses: dict | None = None) -> StarGAN:
     recipe = recipe_from_dict(
         {
             "model": "stargan",
             "networks": {"generator": {"conv_dim": 8, "repeat_num": 1}, "discriminator": {"conv_dim": 8, "repeat_num": 3}},
             "data": {"name": label_kind_dataset, "image_size": 16, "domains": list(domains)},
             "optim": {"n_critic": n_critic},
+            "losses": losses or {},
         },
         check_data=False,
     )
@@ -282,6 +284,44 @@ def test_the_generator_step_reusing_the_critic_steps_fake_trains_as_a_fresh_forw
     dropout = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), torch.nn.Dropout(0.5))
     assert not stargan_model.forward_repeats_exactly(dropout)  # a second forward draws other masks
     assert not stargan_model.forward_repeats_exactly(torch.nn.Sequential(torch.nn.BatchNorm2d(3)))
+
+
+def _critic_gradients(model, batch, step: int) -> list[torch.Tensor]:
+    """D's gradients in the critic step of iteration ``step`` (before Adam), from a fresh random state."""
+    ctx, grads = _Ctx(model), []
+
+    def optimize(loss, *roles):
+        loss.backward()
+        grads.append([p.grad.clone() for p in model.nets["discriminator"].parameters()])
+        raise StopIteration
+
+    ctx.optimize = optimize
+    torch.manual_seed(1)
+    with pytest.raises(StopIteration):
+        model.train_step(batch, step, ctx)
+    return grads[0]
+
+
+def test_a_lazy_gradient_penalty_weighs_k_times_on_every_kth_critic_step_and_is_absent_otherwise():
+    import copy
+
+    torch.manual_seed(0)
+    base = tiny_model(n_critic=1)
+    batch = {"x": torch.rand(4, 3, 16, 16) * 2 - 1, "y": torch.tensor([0, 1, 2, 1])}
+    assert base.losses.gp_every == 1  # the official solver: the penalty on every critic step
+
+    def gradients(step, **losses):
+        model = copy.deepcopy(base)
+        model.losses = model.losses.model_copy(update=losses)
+        return _critic_gradients(model, batch, step)
+
+    every, lazy_0, lazy_1 = gradients(0), gradients(0, gp_every=2), gradients(1, gp_every=2)
+    doubled, without = gradients(0, gp=20.0), gradients(1, gp=0.0)
+    for a, b in zip(lazy_0, doubled):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    for a, b in zip(lazy_1, without):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    assert any(not torch.allclose(a, b) for a, b in zip(every, doubled))  # the penalty's weight shows in D's gradients
 
 
 def test_classification_losses_follow_the_official_solver():

@@ -55,6 +55,35 @@ def test_frechet_distance_zero_on_identical_sets_symmetric_and_equal_to_scipy():
     assert frechet_distance(fa, fb) > 1.0
 
 
+@pytest.mark.parametrize("n_real, n_fake, dim", [(10, 7, 64), (5, 60, 32), (40, 40, 512)])
+def test_frechet_distance_of_fewer_images_than_dimensions_equals_scipy_and_the_eigenvalue_route(n_real, n_fake, dim,
+                                                                                             monkeypatch):
+    """Fewer images than feature dimensions take the cross-product route (no D x D eigendecomposition): the same
+    number as pytorch-fid's sqrtm and as torchmetrics' eigenvalues of S_r S_f."""
+    from ganzoo.metrics import distances
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(n_real, dim)) @ rng.normal(size=(dim, dim)) / dim**0.5
+    b = rng.normal(1.0, 2.0, size=(n_fake, dim))
+    fa, fb = torch.from_numpy(a), torch.from_numpy(b)
+    calls = []
+    few = distances._frechet_distance_of_few
+    monkeypatch.setattr(distances, "_frechet_distance_of_few", lambda *args: calls.append(1) or few(*args))
+    ours = frechet_distance(fa, fb)
+    monkeypatch.undo()
+    assert calls == [1]  # the cross-product route was taken
+    assert abs(frechet_distance(fa, fa)) < 1e-8
+    if dim <= 64:  # scipy's sqrtm of larger products takes seconds
+        assert ours == pytest.approx(scipy_fid(a, b), rel=1e-7)
+    else:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        metric = FrechetInceptionDistance(feature=distances._Precomputed(dim))
+        metric.update(fa, real=True)
+        metric.update(fb, real=False)
+        assert ours == pytest.approx(float(metric.compute()), rel=1e-6)
+
+
 def numpy_kid(x: np.ndarray, y: np.ndarray) -> float:
     """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3 (Binkowski et al.), written out independently."""
     d, m = x.shape[1], x.shape[0]

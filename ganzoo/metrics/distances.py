@@ -2,7 +2,10 @@
 
 The maths is torchmetrics': we hand its ``FrechetInceptionDistance`` and
 ``KernelInceptionDistance`` a pass-through "feature extractor" and feed them features we
-computed once (real features are shared by every task and mode of an evaluation).
+computed once (real features are shared by every task and mode of an evaluation). One
+exception: with fewer images than feature dimensions, FID's Tr((S_r S_f)^1/2) comes from the
+images' cross products instead of a 2048 x 2048 eigendecomposition (the same number, exactly
+in exact arithmetic; seconds less per task on a CPU).
 """
 
 from __future__ import annotations
@@ -38,10 +41,23 @@ def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     _check(real, fake, 2, "FID")
+    if min(real.shape[0], fake.shape[0]) < real.shape[1]:
+        return _frechet_distance_of_few(real.double(), fake.double())
     metric = FrechetInceptionDistance(feature=_Precomputed(real.shape[1]))
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
     return float(metric.compute())
+
+
+def _frechet_distance_of_few(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """FID from the centred features A (N, D), B (M, D): S_r = A'A / (N-1) and S_f = B'B / (M-1), so the nonzero
+    eigenvalues of S_r S_f are those of (A B')(A B')' / ((N-1)(M-1)), and Tr((S_r S_f)^1/2) is the sum of the
+    singular values of the N x M matrix A B', scaled. Exact, and small when N, M < D."""
+    a, b = real - real.mean(0), fake - fake.mean(0)
+    n, m = real.shape[0] - 1, fake.shape[0] - 1
+    mean_term = (real.mean(0) - fake.mean(0)).pow(2).sum()
+    trace_sqrt = torch.linalg.svdvals(a @ b.T).sum() / (n * m) ** 0.5
+    return float(mean_term + a.pow(2).sum() / n + b.pow(2).sum() / m - 2 * trace_sqrt)
 
 
 def kernel_distance(real: torch.Tensor, fake: torch.Tensor, *, subsets: int = 100, subset_size: int = 1000,

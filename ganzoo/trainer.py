@@ -201,7 +201,8 @@ class Trainer:
             self.model.ema_nets = {}
         self.model.to(self.device)
         if cfg.channels_last:
-            for net in self.model.nets.values():
+            # The EMA copies too: a lerp between tensors of one layout is about twice as fast as across two.
+            for net in [*self.model.nets.values(), *self.model.ema_nets.values()]:
                 net.to(memory_format=torch.channels_last)
         self._probe()
         if self.resume and self.init_from is None and not self.dir.has_checkpoint() and (self.run_dir / INIT_FROM).is_file():

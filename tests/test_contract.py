@@ -196,6 +196,8 @@ def test_a_channels_last_run_saves_plain_weights_and_resumes_bit_identically(mod
     straight.run()
     assert any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
                for net in straight.model.nets.values() for p in net.parameters()), "no parameter was in channels_last"
+    assert all(p.is_contiguous(memory_format=torch.channels_last)  # the moving averages in the same layout
+               for net in straight.model.ema_nets.values() for p in net.parameters() if p.dim() == 4)
     first, second = ctrl_c_then_resume(model, tmp_path / "run", monkeypatch, layout)
     assert first.step == 1 and second.step == 2
     assert losses_by_step(tmp_path / "run") == losses_by_step(tmp_path / "straight")

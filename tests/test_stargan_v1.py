@@ -195,6 +195,23 @@ def _changed(before, net):
     return any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
 
 
+def _critic_gradients(model, batch, step: int) -> list[torch.Tensor]:
+    """D's gradients in the critic step of iteration ``step``, before Adam (whose first step is about sign(grad)),
+    from a fresh random state; ``model`` has no gradients yet."""
+    ctx, grads = _Ctx(model), []
+
+    def optimize(loss, *roles):
+        loss.backward()
+        grads.append([p.grad.clone() for p in model.nets["discriminator"].parameters()])
+        raise StopIteration
+
+    ctx.optimize = optimize
+    torch.manual_seed(1)
+    with pytest.raises(StopIteration):
+        model.train_step(batch, step, ctx)
+    return grads[0]
+
+
 @pytest.mark.parametrize("dataset", ["shapes", "celeba"])
 def test_critic_every_step_generator_every_n_critic(dataset):
     torch.manual_seed(0)
@@ -233,22 +250,7 @@ def test_critic_on_real_and_fake_in_one_call_equals_two_calls(monkeypatch):
 
     def critic_step(shared: bool):
         monkeypatch.setattr(stargan_model, "per_image", lambda net: shared)
-        model = copy.deepcopy(base)
-        ctx = _Ctx(model)
-        grads = []
-
-        def optimize(loss, *roles):  # the D step's gradients, before Adam (whose first step is about sign(grad))
-            for opt in ctx.inner.optimizers.values():
-                opt.zero_grad(set_to_none=True)
-            loss.backward()
-            grads.append([p.grad.clone() for p in model.nets["discriminator"].parameters()])
-            raise StopIteration
-
-        ctx.optimize = optimize
-        torch.manual_seed(1)
-        with pytest.raises(StopIteration):
-            model.train_step(batch, 0, ctx)
-        return grads[0]
+        return _critic_gradients(copy.deepcopy(base), batch, 0)
 
     for a, b in zip(critic_step(True), critic_step(False)):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
@@ -284,22 +286,6 @@ def test_the_generator_step_reusing_the_critic_steps_fake_trains_as_a_fresh_forw
     dropout = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), torch.nn.Dropout(0.5))
     assert not stargan_model.forward_repeats_exactly(dropout)  # a second forward draws other masks
     assert not stargan_model.forward_repeats_exactly(torch.nn.Sequential(torch.nn.BatchNorm2d(3)))
-
-
-def _critic_gradients(model, batch, step: int) -> list[torch.Tensor]:
-    """D's gradients in the critic step of iteration ``step`` (before Adam), from a fresh random state."""
-    ctx, grads = _Ctx(model), []
-
-    def optimize(loss, *roles):
-        loss.backward()
-        grads.append([p.grad.clone() for p in model.nets["discriminator"].parameters()])
-        raise StopIteration
-
-    ctx.optimize = optimize
-    torch.manual_seed(1)
-    with pytest.raises(StopIteration):
-        model.train_step(batch, step, ctx)
-    return grads[0]
 
 
 def test_a_lazy_gradient_penalty_weighs_k_times_on_every_kth_critic_step_and_is_absent_otherwise():

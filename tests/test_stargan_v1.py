@@ -53,15 +53,13 @@ def official_random_state(layout: str, role: str, seed: int) -> dict[str, torch.
     return state
 
 
-def tiny_model(label_kind_dataset: str = "shapes", domains=("red", "green", "blue"), n_critic: int = 2,
-               losses: dict | None = None) -> StarGAN:
+def tiny_model(label_kind_dataset: str = "shapes", domains=("red", "green", "blue"), n_critic: int = 2) -> StarGAN:
     recipe = recipe_from_dict(
         {
             "model": "stargan",
             "networks": {"generator": {"conv_dim": 8, "repeat_num": 1}, "discriminator": {"conv_dim": 8, "repeat_num": 3}},
             "data": {"name": label_kind_dataset, "image_size": 16, "domains": list(domains)},
             "optim": {"n_critic": n_critic},
-            "losses": losses or {},
         },
         check_data=False,
     )

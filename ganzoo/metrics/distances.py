@@ -53,9 +53,10 @@ def _frechet_distance_of_few(real: torch.Tensor, fake: torch.Tensor) -> float:
     """FID from the centred features A (N, D), B (M, D): S_r = A'A / (N-1) and S_f = B'B / (M-1), so the nonzero
     eigenvalues of S_r S_f are those of (A B')(A B')' / ((N-1)(M-1)), and Tr((S_r S_f)^1/2) is the sum of the
     singular values of the N x M matrix A B', scaled. Exact, and small when N, M < D."""
-    a, b = real - real.mean(0), fake - fake.mean(0)
+    mu_real, mu_fake = real.mean(0), fake.mean(0)
+    a, b = real - mu_real, fake - mu_fake
     n, m = real.shape[0] - 1, fake.shape[0] - 1
-    mean_term = (real.mean(0) - fake.mean(0)).pow(2).sum()
+    mean_term = (mu_real - mu_fake).pow(2).sum()
     trace_sqrt = torch.linalg.svdvals(a @ b.T).sum() / (n * m) ** 0.5
     return float(mean_term + a.pow(2).sum() / n + b.pow(2).sum() / m - 2 * trace_sqrt)
 

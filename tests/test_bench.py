@@ -121,3 +121,16 @@ def test_bench_cli_announces_a_slow_first_iteration_with_an_estimate(monkeypatch
     assert "note: this configuration is about" in said and "so the 3 training iterations take about" in said, said
     assert said.index("this configuration") < said.index("one training iteration took")
     assert "estimated before running" in result.stdout and "ms/iter" in result.stdout
+
+
+@pytest.mark.parametrize(("budget_s", "sides"), [(float("inf"), [128, 256, 512]), (0.0, [128])])
+def test_the_matmul_rate_grows_its_side_only_while_the_next_call_fits_the_budget(monkeypatch, budget_s, sides):
+    # bf16 on a CPU that emulates it took 12 s for the 1024-square calls: a slow dtype must stop at a small side
+    import torch
+
+    from ganzoo.bench import matmul_flops_per_s
+
+    used, mm = [], torch.mm
+    monkeypatch.setattr(torch, "mm", lambda a, b: used.append(a.shape[0]) or mm(a, b))
+    assert matmul_flops_per_s(n=512, repeats=2, budget_s=budget_s) > 0
+    assert sorted(set(used)) == sides and all(used.count(side) == 3 for side in sides)  # a warm-up call + 2 timed

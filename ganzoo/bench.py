@@ -147,11 +147,11 @@ CPU_EFFICIENCY = 0.65
 
 
 def matmul_flops_per_s(dtype=None, n: int = 1024, repeats: int = 4, budget_s: float = 0.1) -> float:
-    """FLOP/s of an ``n``-square ``torch.mm`` on the CPU threads torch uses now (the best of ``repeats``; about
-    0.1 s on 2 cores in fp32).
+    """FLOP/s of a square ``torch.mm`` on the CPU threads torch uses now (the best of ``repeats`` at the largest
+    side measured; about 0.1 s on 2 cores in fp32).
 
-    The side grows from 128 by doubling up to ``n`` while the next size's call would fit ``budget_s``: in fp32
-    that reaches 1024, while a dtype the CPU only emulates (bf16 without AVX-512-BF16 or AMX: 2.4 s for one
+    The side grows from 128 by doubling, never past ``n``, while the next size's call would fit ``budget_s``: in
+    fp32 that reaches 1024, while a dtype the CPU only emulates (bf16 without AVX-512-BF16 or AMX: 2.4 s for one
     1024-square call on a Zen 3 EPYC) stops at a size that still takes a few milliseconds."""
     import torch
 

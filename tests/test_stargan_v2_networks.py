@@ -628,3 +628,35 @@ def test_nearest_upsampling_equals_interpolate_in_values_and_gradients(dtype):
     got = upsample_nearest2x(x)
     assert torch.equal(got, expected)
     assert torch.equal(torch.autograd.grad(got, x, grad)[0], torch.autograd.grad(expected, x, grad)[0])
+
+
+@pytest.mark.parametrize("size", [8, 32])  # both ways of computing conv-then-pool, at 2 images
+@pytest.mark.parametrize("normalize", [False, True])
+def test_downsampling_resblk_equals_the_official_order_in_values_and_gradients(size, normalize):
+    """On a CPU, conv3x3 then pool runs as one stride-2 4x4 convolution for batches of enough pixels, and the
+    shortcut pools before its 1x1 convolution: the same function, so outputs, parameter gradients and R1's double
+    backward match the official order (conv, then pool, in both branches) to float rounding."""
+    from ganzoo_stargan_v2.networks import pools_by_stride
+
+    assert pools_by_stride(torch.empty(2, 4, size, size)) == (size == 32)
+    block = randomize(ResBlk(4, 6, normalize=normalize, downsample=True), seed=2).double()
+    lrelu = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
+
+    def official(x):
+        h = affine_instance_norm(x, block.norm1) if normalize else x
+        h = F.avg_pool2d(block.conv1(lrelu(h)), 2)
+        h = affine_instance_norm(h, block.norm2) if normalize else h
+        h = block.conv2(lrelu(h))
+        return (F.avg_pool2d(F.conv2d(x, block.conv1x1.weight), 2) + h) / math.sqrt(2)
+
+    params = list(block.parameters())
+    results = []
+    for forward in (block, official):
+        x = torch.randn(2, 4, size, size, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+        x.requires_grad_(True)
+        out = forward(x)
+        (grad_x,) = torch.autograd.grad(out.square().sum(), x, create_graph=True)
+        penalty = grad_x.square().sum()  # R1-like: differentiates the block twice
+        results.append([out, grad_x, *torch.autograd.grad(penalty, params)])
+    for got, expected in zip(*results):
+        torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-10)

@@ -94,9 +94,10 @@ def upsample_nearest2x(x: torch.Tensor) -> torch.Tensor:
 
 
 # On a CPU, a 3x3 convolution followed by a 2x2 average pool runs as one stride-2 4x4 convolution once the batch
-# holds this many input pixels (images x height x width): on a 2-core Zen 3 (forward + backward, fp32) it then takes
-# 0.54-0.61x as long at 64-256 channels and 64-256 px, 0.68-0.85x at 16-64 channels and 16-32 px; with fewer pixels
-# it loses (1.05x at 512 channels, 32 px, one image; 1.2-2.8x at 8-16 px). GPUs keep the official order (not measured).
+# holds this many input pixels (images x height x width). On a 2-core Zen 4 EPYC (AVX-512, no AMX; forward and
+# backward, fp32) it then takes 0.54-0.61x as long at 64-256 channels and 64-256 px, 0.68-0.85x at 16-64 channels
+# and 16-32 px; with fewer pixels it loses (1.05x at 512 channels, 32 px, one image; 1.2-2.8x at 8-16 px).
+# GPUs keep the official order (not measured there).
 POOLED_CONV_MIN_PIXELS = 2048
 
 

@@ -620,7 +620,7 @@ def test_cli_convert_then_load_and_translate(tmp_path, cli):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_nearest_upsampling_equals_interpolate_in_values_and_gradients(dtype):
-    from ganzoo_stargan_v2.networks import upsample_nearest2x
+    from ganzoo_stargan_v2.resampling import upsample_nearest2x
 
     x = torch.randn(3, 5, 7, 6, dtype=dtype, requires_grad=True)
     grad = torch.randn(3, 5, 14, 12, dtype=dtype)
@@ -636,9 +636,9 @@ def test_downsampling_resblk_equals_the_official_order_in_values_and_gradients(s
     """On a CPU, conv3x3 then pool runs as one stride-2 4x4 convolution for batches of enough pixels, and the
     shortcut pools before its 1x1 convolution: the same function, so outputs, parameter gradients and R1's double
     backward match the official order (conv, then pool, in both branches) to float rounding."""
-    from ganzoo_stargan_v2.networks import pools_by_stride
+    from ganzoo_stargan_v2.resampling import POOLED_CONV_MIN_PIXELS, by_stride
 
-    assert pools_by_stride(torch.empty(2, 4, size, size)) == (size == 32)
+    assert by_stride(torch.empty(2, 4, size, size), POOLED_CONV_MIN_PIXELS) == (size == 32)
     block = randomize(ResBlk(4, 6, normalize=normalize, downsample=True), seed=2).double()
     lrelu = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
 
@@ -658,5 +658,34 @@ def test_downsampling_resblk_equals_the_official_order_in_values_and_gradients(s
         (grad_x,) = torch.autograd.grad(out.square().sum(), x, create_graph=True)
         penalty = grad_x.square().sum()  # R1-like: differentiates the block twice
         results.append([out, grad_x, *torch.autograd.grad(penalty, params)])
+    for got, expected in zip(*results):
+        torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("size", [4, 16])  # both ways of computing upsample-then-conv, at 2 images
+def test_upsampling_adain_resblk_equals_the_official_order_in_values_and_gradients(size):
+    """On a CPU, nearest upsampling then conv3x3 runs as one stride-2 transposed convolution for inputs of enough
+    pixels: the same function as the official order (interpolate, then conv, and the shortcut's interpolate, then
+    conv1x1), in outputs, gradients of every parameter and the style, and a double backward."""
+    from ganzoo_stargan_v2.resampling import UPSAMPLED_CONV_MIN_PIXELS, by_stride
+
+    assert by_stride(torch.empty(2, 6, size, size), UPSAMPLED_CONV_MIN_PIXELS) == (size == 16)
+    block = randomize(AdainResBlk(6, 4, style_dim=5, upsample=True), seed=4).double()
+    lrelu = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
+    up = lambda t: F.interpolate(t, scale_factor=2, mode="nearest")  # noqa: E731
+
+    def official(x, s):
+        h = block.conv1(up(lrelu(block.norm1(x, s))))
+        h = block.conv2(lrelu(block.norm2(h, s)))
+        return (h + block.conv1x1(up(x))) / math.sqrt(2)
+
+    results = []
+    for forward in (block, official):
+        gen = torch.Generator().manual_seed(5)
+        x = torch.randn(2, 6, size, size, dtype=torch.float64, generator=gen).requires_grad_(True)
+        s = torch.randn(2, 5, dtype=torch.float64, generator=gen).requires_grad_(True)
+        out = forward(x, s)
+        (grad_x,) = torch.autograd.grad(out.square().sum(), x, create_graph=True)
+        results.append([out, grad_x, *torch.autograd.grad(grad_x.square().sum(), [s, *block.parameters()])])
     for got, expected in zip(*results):
         torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-10)

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .resampling import conv3x3_then_pool, upsample_nearest2x, upsample_then_conv3x3
+
 __all__ = [
     "ResBlk",
     "AdaIN",
@@ -69,67 +71,6 @@ def _base_width(img_size: int, max_conv_dim: int, dim_in: int | None) -> int:
 # --------------------------------------------------------------------------------------------------
 # Building blocks
 # --------------------------------------------------------------------------------------------------
-
-class _Nearest2x(torch.autograd.Function):
-    """``F.interpolate(x, scale_factor=2, mode="nearest")``: the same values and the same gradient kernel.
-
-    The forward is one broadcast copy; on a CPU the interpolate kernel copies its output twice more (about 3x as
-    long at the quickstart's shapes). The backward is interpolate's own, so gradients are bit-identical.
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        ctx.input_size = (n, c, h, w)
-        return x[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = ctx.input_size
-        return torch.ops.aten.upsample_nearest2d_backward(grad.contiguous(), [2 * h, 2 * w], [n, c, h, w], 2.0, 2.0)
-
-
-def upsample_nearest2x(x: torch.Tensor) -> torch.Tensor:
-    return _Nearest2x.apply(x)
-
-
-# On a CPU, a 3x3 convolution followed by a 2x2 average pool runs as one stride-2 4x4 convolution once the batch
-# holds this many input pixels (images x height x width). On a 2-core Zen 4 EPYC (AVX-512, no AMX; forward and
-# backward, fp32) it then takes 0.54-0.61x as long at 64-256 channels and 64-256 px, 0.68-0.85x at 16-64 channels
-# and 16-32 px; with fewer pixels it loses (1.05x at 512 channels, 32 px, one image; 1.2-2.8x at 8-16 px).
-# GPUs keep the official order (not measured there).
-POOLED_CONV_MIN_PIXELS = 2048
-
-
-def pooled_kernel(weight: torch.Tensor) -> torch.Tensor:
-    """The 4x4 kernel of ``conv3x3 then avg_pool2d(2)``: the 3x3 kernel spread over a 2x2 box, divided by 4.
-
-    avg_pool2d(conv2d(x, w, b, padding=1), 2) == conv2d(x, pooled_kernel(w), b, stride=2, padding=1) in exact
-    arithmetic (both are linear; the bias is averaged into itself), at 16 instead of 4 * 9 multiply-adds per output
-    pixel. The kernel is built from ``weight`` in every call, so its gradient reaches ``weight`` through autograd.
-    """
-    return (
-        F.pad(weight, (0, 1, 0, 1)) + F.pad(weight, (1, 0, 0, 1)) + F.pad(weight, (0, 1, 1, 0)) + F.pad(weight, (1, 0, 1, 0))
-    ) * 0.25
-
-
-def conv3x3_then_pool(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``F.avg_pool2d(conv(x), 2)`` for a 3x3, stride-1, padding-1 ``conv``, computed the faster way for the size."""
-    if not pools_by_stride(x):
-        return F.avg_pool2d(conv(x), 2)
-    return F.conv2d(x, pooled_kernel(conv.weight), conv.bias, stride=2, padding=1)
-
-
-def pools_by_stride(x: torch.Tensor) -> bool:
-    """Whether :func:`conv3x3_then_pool` runs as one stride-2 convolution for this input (see POOLED_CONV_MIN_PIXELS).
-
-    Traced graphs (torch.compile, torch.export, ONNX) keep the official order: a branch on the batch size would tie
-    a graph exported with a dynamic batch to one side of the threshold, and an exported graph may run on a GPU.
-    """
-    if torch.compiler.is_compiling() or torch.jit.is_tracing():
-        return False
-    return x.device.type == "cpu" and x.shape[0] * x.shape[-2] * x.shape[-1] >= POOLED_CONV_MIN_PIXELS
-
 
 class ResBlk(nn.Module):
     """Pre-activation residual block used by the encoder, style encoder and discriminator.
@@ -230,9 +171,7 @@ class AdainResBlk(nn.Module):
 
     def residual(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         x = F.leaky_relu(self.norm1(x, s), LRELU_SLOPE)
-        if self.upsample:
-            x = upsample_nearest2x(x)
-        x = self.conv1(x)
+        x = upsample_then_conv3x3(self.conv1, x) if self.upsample else self.conv1(x)
         x = F.leaky_relu(self.norm2(x, s), LRELU_SLOPE)
         return self.conv2(x)
 

@@ -3,8 +3,8 @@
 The official blocks pool after a 3x3 convolution (downsampling) and upsample before one (decoder). Both pairs are
 linear, so each is one strided convolution whose 4x4 kernel is built from the 3x3 one: the same function and the
 same parameters, at 16 / 36 of the multiply-adds. Which way a call runs depends on the device and the batch's
-size (the thresholds below, measured); nearest upsampling itself is one broadcast copy. tests/test_stargan_v2_networks.py
-compares each with the official order in values, gradients and double backward.
+size (the thresholds below, measured); nearest upsampling itself is one broadcast copy.
+tests/test_stargan_v2_networks.py compares each with the official order in values, gradients and double backward.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 
 class _Nearest2x(torch.autograd.Function):
     """``F.interpolate(x, scale_factor=2, mode="nearest")``: the same values and the same gradient kernel.
@@ -49,7 +50,8 @@ UPSAMPLED_CONV_MIN_PIXELS = 512
 
 def box_kernel(weight: torch.Tensor) -> torch.Tensor:
     """A 3x3 kernel spread over a 2x2 box: the sum of its four placements in a 4x4 kernel."""
-    return F.pad(weight, (0, 1, 0, 1)) + F.pad(weight, (1, 0, 0, 1)) + F.pad(weight, (0, 1, 1, 0)) + F.pad(weight, (1, 0, 1, 0))
+    placements = ((0, 1, 0, 1), (1, 0, 0, 1), (0, 1, 1, 0), (1, 0, 1, 0))  # (left, right, top, bottom) padding
+    return sum(F.pad(weight, pad) for pad in placements)
 
 
 def by_stride(x: torch.Tensor, min_pixels: int) -> bool:

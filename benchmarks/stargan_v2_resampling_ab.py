@@ -13,13 +13,11 @@ their ratios.
 from __future__ import annotations
 
 import argparse
-import copy
 import importlib.util
 import statistics
 import time
 from pathlib import Path
 
-import torch
 
 
 def load_cpu_overhead():
@@ -37,43 +35,26 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import ganzoo_stargan_v2.resampling as resampling
-    from ganzoo.recipe import recipe_from_dict
-    from ganzoo.trainer import Trainer, update_ema
 
     overhead = load_cpu_overhead()
-    doc = overhead.RECIPES["stargan_v2"](argparse.Namespace(img_size=args.img_size, batch=args.batch))
-    trainer = Trainer(recipe_from_dict(doc), "/nonexistent-unused", quiet=True)
-    trainer._setup()
-    model = trainer.model
-    batch = next(iter(trainer._loader()))
-    nets = {r: copy.deepcopy(n) for r, n in model.nets.items()}
-    ema = {r: copy.deepcopy(n) for r, n in model.ema_nets.items()}
-    overhead.use_official_block_forwards(nets)
-    overhead.use_official_block_forwards(ema)
-    adam = dict(betas=tuple(model.optim.betas), weight_decay=model.optim.weight_decay)
-    opts = {r: torch.optim.Adam(n.parameters(), lr=model.learning_rate(r), **adam) for r, n in nets.items()}
-    losses = model.losses
-    lambdas = {"r1": losses.r1, "sty": losses.sty, "ds": losses.ds, "cyc": losses.cyc}
-
+    trainer, model, batch, nets, ema = overhead.setup(argparse.Namespace(model="stargan_v2", img_size=args.img_size,
+                                                                        batch=args.batch))
+    iteration = overhead.trainer_iteration(trainer, batch)
     shipped = (resampling.POOLED_CONV_MIN_PIXELS, resampling.UPSAMPLED_CONV_MIN_PIXELS)
     never = 1 << 62
 
     def ours(pooled: int, upsampled: int):
-        def iteration():
+        def run():
             resampling.POOLED_CONV_MIN_PIXELS, resampling.UPSAMPLED_CONV_MIN_PIXELS = pooled, upsampled
-            model.train_step(batch, trainer.step, trainer.ctx)
-            trainer._step_schedulers()
-            for role, e in model.ema_nets.items():
-                update_ema(e, model.nets[role], trainer.cfg.ema)
-            trainer.step += 1
+            iteration()
 
-        return iteration
+        return run
 
     variants = {
         "both": ours(*shipped),
         "downsampling only": ours(shipped[0], never),
         "neither": ours(never, never),
-        "plain official loop": lambda: overhead.plain_official_step(nets, opts, ema, batch, model.latent_dim, lambdas),
+        "plain official loop": overhead.plain_stargan_v2(model, batch, nets, ema),
     }
     try:
         for fn in variants.values():  # warm-up
